@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The mm core, compiled into the module from the same files as the host crate
+//! `rust/mm` (whose `lib.rs` lists them too: keep the two lists equal, less the
+//! host-only `host` and `fuzz`).
+
+#[path = "mm/src/buddy.rs"]
+pub mod buddy;
+#[path = "mm/src/clock.rs"]
+pub mod clock;
+#[path = "mm/src/error.rs"]
+pub mod error;
+#[path = "mm/src/frame.rs"]
+pub mod frame;
+#[path = "mm/src/list.rs"]
+pub mod list;
+#[path = "mm/src/lru.rs"]
+pub mod lru;
+#[path = "mm/src/memory.rs"]
+pub mod memory;
+#[path = "mm/src/pagetable.rs"]
+pub mod pagetable;
+#[path = "mm/src/reclaim.rs"]
+pub mod reclaim;
+#[path = "mm/src/slab.rs"]
+pub mod slab;
+#[path = "mm/src/swap.rs"]
+pub mod swap;

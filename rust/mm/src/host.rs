@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host-only pieces (feature `std`): frame memory in a plain buffer, and a
+//! whole small arena for tests, benchmarks and fuzzing.
+
+use super::buddy::{Buddy, BuddyPages};
+use super::error::Result;
+use super::frame::Frame;
+use super::memory::{FrameMemory, PhysAddr, Pfn, WORDS_PER_PAGE};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::vec::Vec;
+
+/// [`FrameMemory`] over a heap buffer of `nr_frames` pages.
+pub struct HostMemory {
+    words: Vec<AtomicU64>,
+}
+
+impl HostMemory {
+    /// `nr_frames` zeroed frames.
+    pub fn new(nr_frames: usize) -> Self {
+        Self {
+            words: (0..nr_frames * WORDS_PER_PAGE).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn word(&self, addr: PhysAddr) -> &AtomicU64 {
+        assert!(addr.0 % 8 == 0, "unaligned word address {:#x}", addr.0);
+        &self.words[(addr.0 / 8) as usize]
+    }
+
+    fn page(&self, pfn: Pfn) -> &[AtomicU64] {
+        &self.words[pfn.idx() * WORDS_PER_PAGE..][..WORDS_PER_PAGE]
+    }
+}
+
+impl FrameMemory for HostMemory {
+    fn nr_frames(&self) -> usize {
+        self.words.len() / WORDS_PER_PAGE
+    }
+
+    #[inline]
+    fn load(&self, addr: PhysAddr) -> u64 {
+        self.word(addr).load(Relaxed)
+    }
+
+    #[inline]
+    fn store(&self, addr: PhysAddr, value: u64) {
+        self.word(addr).store(value, Relaxed)
+    }
+
+    fn clear_page(&self, pfn: Pfn) {
+        self.page(pfn).iter().for_each(|w| w.store(0, Relaxed));
+    }
+
+    fn copy_page(&self, dst: Pfn, src: Pfn) {
+        for (d, s) in self.page(dst).iter().zip(self.page(src)) {
+            d.store(s.load(Relaxed), Relaxed);
+        }
+    }
+}
+
+/// A frame table of `n` fresh descriptors.
+pub fn frame_table(n: usize) -> Vec<Frame> {
+    (0..n).map(|_| Frame::new()).collect()
+}
+
+/// A small arena: frame table, memory and a buddy allocator owning every frame.
+pub struct HostArena {
+    /// The frame table.
+    pub frames: Vec<Frame>,
+    /// The frames' contents.
+    pub mem: HostMemory,
+    /// The page allocator.
+    pub buddy: Buddy,
+}
+
+impl HostArena {
+    /// An arena of `n` frames, all free.
+    pub fn new(n: usize) -> Result<Self> {
+        let frames = frame_table(n);
+        let mut buddy = Buddy::new();
+        buddy.add_range(&frames, Pfn(0), n)?;
+        Ok(Self {
+            frames,
+            mem: HostMemory::new(n),
+            buddy,
+        })
+    }
+
+    /// The buddy as a [`super::buddy::PageAllocator`].
+    pub fn pages(&mut self) -> BuddyPages<'_> {
+        BuddyPages {
+            buddy: &mut self.buddy,
+            frames: &self.frames,
+        }
+    }
+}

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! pagearena's mm core: the arena's memory-management algorithms, with no
+//! kernel dependency, no `unsafe` and no allocation.
+//!
+//! The same source files build into the kernel module (listed again in
+//! `rust/mm.rs`) and into this host crate, whose tests check them against
+//! simple reference models. Siblings refer to each other as `super::`, which
+//! is right in both.
+//!
+//! | module | Linux counterpart |
+//! |---|---|
+//! | [`memory`] | frame contents: `clear_page`, `copy_page` |
+//! | [`frame`] | `struct page`, page flags |
+//! | [`list`] | `list_head` over `page->lru` |
+//! | [`buddy`] | `mm/page_alloc.c` |
+//! | [`slab`] | `mm/slub.c` |
+//! | [`pagetable`] | PGD/PUD/PMD/PTE |
+//! | [`reclaim`] | `mm/vmscan.c`: watermarks, policy |
+//! | [`lru`], [`clock`] | `mm/swap.c` LRU lists; CLOCK |
+//! | [`swap`] | `mm/swapfile.c` |
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod buddy;
+pub mod clock;
+pub mod error;
+pub mod frame;
+pub mod list;
+pub mod lru;
+pub mod memory;
+pub mod pagetable;
+pub mod reclaim;
+pub mod slab;
+pub mod swap;
+
+#[cfg(feature = "std")]
+pub mod fuzz;
+#[cfg(feature = "std")]
+pub mod host;
