@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Usage: scripts/kernel.sh FLAVOUR   (debug | perf)
+# Fetches the Debian linux-source-$PA_KSERIES tree (once), configures it as
+# tinyconfig + scripts/config/base.config + scripts/config/FLAVOUR.config and
+# builds it out of tree, cached under
+#   $PA_CACHE/build/<kernel version>-<flavour>-<fragment hash>/
+# Prints that build directory on stdout. A cached build costs nothing.
+# PAGEARENA_REFRESH_SOURCE=1 asks the archive for a newer package first.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+flavour=${1:-debug}
+[ -f "$PA_REPO/scripts/config/$flavour.config" ] || pa_die "unknown flavour '$flavour' (debug or perf)"
+mkdir -p "$PA_CACHE/src" "$PA_CACHE/build"
+
+# One kernel build at a time per cache (two flavours share the source tree).
+exec 9>"$PA_CACHE/kernel.lock"
+flock 9
+
+fetch_source() {
+  local apt="$PA_CACHE/apt"
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/parts" "$apt/prefs"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main" >"$apt/sources.list"
+  # A private apt configuration: the machine's own sources and pins are untouched.
+  local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o "Dir::Etc::SourceParts=$apt/parts"
+    -o "Dir::Etc::Preferences=$apt/prefs/none" -o "Dir::Etc::PreferencesParts=$apt/prefs"
+    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root")
+  pa_log "apt: reading trixie-backports for linux-source-$PA_KSERIES"
+  apt-get "${opts[@]}" update -qq || pa_die "apt-get update of trixie-backports failed"
+  local ver
+  ver=$(apt-cache "${opts[@]}" show "linux-source-$PA_KSERIES" 2>/dev/null | awk '/^Version:/ {print $2; exit}') || true
+  [ -n "$ver" ] || pa_die "linux-source-$PA_KSERIES is no longer in Debian trixie-backports.
+  Set PAGEARENA_KSERIES (scripts/common.sh) to a series the archive has
+  (apt-cache search linux-source with trixie-backports enabled), check that its
+  Rust support still builds the module, and update Documentation/build-and-test.rst."
+  local dir="$PA_CACHE/src/linux-source-$ver"
+  if [ ! -f "$dir/.pagearena-unpacked" ]; then
+    pa_log "apt: downloading linux-source-$PA_KSERIES $ver"
+    (cd "$apt/cache" && apt-get "${opts[@]}" download "linux-source-$PA_KSERIES=$ver" >/dev/null)
+    local deb
+    deb=$(ls "$apt/cache"/linux-source-"$PA_KSERIES"_*.deb | tail -1)
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir.tmp" --wildcards '*.tar.xz'
+    pa_log "unpacking $(basename "$deb")"
+    tar -xJf "$dir.tmp"/usr/src/linux-source-"$PA_KSERIES".tar.xz -C "$dir.tmp"
+    rm -rf "$dir" && mv "$dir.tmp/linux-source-$PA_KSERIES" "$dir" && rm -rf "$dir.tmp" "$deb"
+    touch "$dir/.pagearena-unpacked"
+  fi
+  ln -sfn "$dir" "$PA_CACHE/src/current"
+}
+
+if [ ! -f "$PA_CACHE/src/current/.pagearena-unpacked" ] || [ "${PAGEARENA_REFRESH_SOURCE:-0}" = 1 ]; then
+  fetch_source
+fi
+src=$(readlink -f "$PA_CACHE/src/current")
+kver=$(make -s -C "$src" kernelversion)
+# Bump when the way the kernel is built changes (not for edits that don't).
+recipe=1
+hash=$( (echo "recipe $recipe"; cat "$PA_REPO/scripts/config/base.config" "$PA_REPO/scripts/config/$flavour.config") | sha256sum | cut -c1-12)
+build="$PA_CACHE/build/$kver-$flavour-$hash"
+
+if [ -f "$build/.pagearena-built" ] && [ -f "$build/arch/x86/boot/bzImage" ]; then
+  echo "$build"
+  exit 0
+fi
+
+kmake=(make -C "$src" O="$build" LLVM="$PA_LLVM" RUSTC="$PA_RUSTC" HOSTRUSTC="$PA_RUSTC" BINDGEN="$PA_BINDGEN")
+pa_log "configuring $kver ($flavour) in $build"
+mkdir -p "$build"
+"${kmake[@]}" -s tinyconfig >/dev/null
+(cd "$build" && "$src/scripts/kconfig/merge_config.sh" -m -O "$build" "$build/.config" \
+  "$PA_REPO/scripts/config/base.config" "$PA_REPO/scripts/config/$flavour.config" >/dev/null)
+"${kmake[@]}" -s olddefconfig >/dev/null
+# olddefconfig drops what it cannot satisfy without a word: say it loudly.
+for want in CONFIG_RUST=y $( [ "$flavour" = debug ] && echo CONFIG_KASAN=y CONFIG_PROVE_LOCKING=y CONFIG_DEBUG_VM=y); do
+  grep -qx "$want" "$build/.config" || pa_die "$want did not survive olddefconfig in $build/.config.
+  For CONFIG_RUST: run '${kmake[*]} rustavailable' to see why Rust is unavailable."
+done
+jobs=$(( $(nproc) + 1 ))
+pa_log "building $kver ($flavour) with -j$jobs: about 6-9 minutes on 2 cores; log in $build/build.log"
+start=$SECONDS
+if ! "${kmake[@]}" -j"$jobs" >"$build/build.log" 2>&1; then
+  tail -40 "$build/build.log" >&2
+  pa_die "kernel build failed; full log: $build/build.log"
+fi
+touch "$build/.pagearena-built"
+pa_log "kernel $kver ($flavour) built in $((SECONDS - start)) s"
+echo "$build"

@@ -1,0 +1,11 @@
+//! User-space side of pagearena: the uapi (shared verbatim with the module),
+//! device access, module loading and kernel-log reading for the tools.
+
+#[path = "../../rust/uapi.rs"]
+#[allow(dead_code)]
+pub mod uapi;
+
+pub mod dev;
+pub mod guest;
+pub mod kmod;
+pub mod kmsg;
