@@ -13,4 +13,4 @@ echo "== pagearena info"
 echo "== pagearena info --json"
 "$cli" info --json
 echo "== kernel log"
-dmesg | grep pagearena
+dmesg | grep 'pagearena:'

@@ -108,11 +108,12 @@ impl Buddy {
     }
 
     /// Frees the block of 2^`order` frames at `pfn`, which [`Buddy::alloc`]
-    /// returned for the same `order`. The head may be in any allocated state
-    /// (its user may have typed it); its fields are reset.
+    /// returned for the same `order`. The head must be [`FrameState::Allocated`]
+    /// or [`FrameState::Data`]; its fields are reset.
     ///
     /// Errors, with nothing changed: [`Error::Foreign`] for a frame outside the
-    /// arena, a hole or a frame inside a block, [`Error::DoubleFree`] for a free
+    /// arena, a hole, a frame inside a block, a slab's frame or the zero page
+    /// (see [`FrameState::buddy_may_free`]), [`Error::DoubleFree`] for a free
     /// block, [`Error::WrongOrder`] for an order or alignment other than the
     /// allocation's, [`Error::Invalid`] for an order above [`MAX_ORDER`].
     #[inline]
@@ -125,7 +126,7 @@ impl Buddy {
         if state == FrameState::Buddy {
             return Err(Error::DoubleFree);
         }
-        if !state.is_allocated_head() {
+        if !state.buddy_may_free() {
             return Err(Error::Foreign);
         }
         if f.order() != order || pfn.0 & ((1 << order) - 1) != 0 {

@@ -56,12 +56,12 @@ impl FrameState {
         }
     }
 
-    /// Whether a frame in this state is the head of a block the buddy handed out.
-    pub fn is_allocated_head(self) -> bool {
-        matches!(
-            self,
-            FrameState::Allocated | FrameState::Slab | FrameState::Data | FrameState::Zero
-        )
+    /// Whether the buddy takes a block headed by a frame in this state back
+    /// directly. Slab frames go back through their cache (which retypes them
+    /// `Allocated` first) and the zero page is never freed while in use, so
+    /// freeing those by mistake is refused rather than corrupting the cache.
+    pub fn buddy_may_free(self) -> bool {
+        matches!(self, FrameState::Allocated | FrameState::Data)
     }
 }
 

@@ -31,6 +31,7 @@ use super::frame::{Frame, FrameState, NIL};
 use super::list::FrameList;
 use super::memory::{FrameMemory, PhysAddr, Pfn, PAGE_SIZE};
 use core::fmt;
+use core::num::NonZeroUsize;
 
 /// Largest slab order.
 pub const SLAB_MAX_ORDER: u32 = 3;
@@ -63,7 +64,7 @@ pub struct SlabCache {
     name: &'static str,
     id: u32,
     object_size: usize,
-    stride: usize,
+    stride: NonZeroUsize,
     obj_offset: usize,
     free_ptr: usize,
     order: u32,
@@ -111,7 +112,7 @@ impl SlabCache {
         } else {
             obj_offset
         };
-        let stride = end.div_ceil(align) * align;
+        let stride = NonZeroUsize::new(end.div_ceil(align) * align).ok_or(Error::Invalid)?;
         let (order, objects) = Self::calculate_order(stride).ok_or(Error::Invalid)?;
         Ok(Self {
             name,
@@ -137,7 +138,7 @@ impl SlabCache {
 
     /// The smallest slab order that wastes at most 1/8 of the slab, else the
     /// largest that holds one object (`calculate_order()`).
-    fn calculate_order(stride: usize) -> Option<(u32, u32)> {
+    fn calculate_order(stride: NonZeroUsize) -> Option<(u32, u32)> {
         let mut fallback = None;
         for order in 0..=SLAB_MAX_ORDER {
             let bytes = PAGE_SIZE << order;
@@ -146,7 +147,7 @@ impl SlabCache {
                 continue;
             }
             let fit = (order, u32::try_from(objects).ok()?);
-            if (bytes - objects * stride) * 8 <= bytes {
+            if (bytes - objects * stride.get()) * 8 <= bytes {
                 return Some(fit);
             }
             fallback = Some(fit);
@@ -187,12 +188,12 @@ impl SlabCache {
 
     #[inline]
     fn obj_addr(&self, head: Pfn, idx: u32) -> PhysAddr {
-        head.addr().add(idx as usize * self.stride + self.obj_offset)
+        head.addr().add(idx as usize * self.stride.get() + self.obj_offset)
     }
 
     #[inline]
     fn free_ptr_addr(&self, head: Pfn, idx: u32) -> PhysAddr {
-        head.addr().add(idx as usize * self.stride + self.free_ptr)
+        head.addr().add(idx as usize * self.stride.get() + self.free_ptr)
     }
 
     fn object_words(&self) -> usize {
@@ -392,7 +393,7 @@ impl SlabCache {
             let next = if idx + 1 < self.objects { idx + 1 } else { NIL };
             let obj = self.obj_addr(head, idx);
             if self.debug {
-                mem.store(head.addr().add(idx as usize * self.stride), RED_ZONE);
+                mem.store(head.addr().add(idx as usize * self.stride.get()), RED_ZONE);
                 mem.store(obj.word(self.object_words()), RED_ZONE);
                 if self.poison {
                     for w in 0..self.object_words() {
@@ -434,7 +435,7 @@ impl SlabCache {
     }
 
     fn check_red_zones<M: FrameMemory>(&self, mem: &M, head: Pfn, idx: u32) -> Result {
-        let left = head.addr().add(idx as usize * self.stride);
+        let left = head.addr().add(idx as usize * self.stride.get());
         let right = self.obj_addr(head, idx).word(self.object_words());
         let mut bad = false;
         for rz in [left, right] {
