@@ -65,6 +65,8 @@ pub struct SlabCache {
     id: u32,
     object_size: usize,
     stride: NonZeroUsize,
+    /// `ceil(2^32 / stride)`: `offset / stride` as a multiply (`reciprocal_divide`).
+    stride_recip: u64,
     obj_offset: usize,
     free_ptr: usize,
     order: u32,
@@ -119,6 +121,7 @@ impl SlabCache {
             id,
             object_size: size,
             stride,
+            stride_recip: (1u64 << 32).div_ceil(stride.get() as u64),
             obj_offset,
             free_ptr,
             order,
@@ -228,7 +231,8 @@ impl SlabCache {
             mem.store(self.free_ptr_addr(head, idx), TAG_ALLOC << 32);
         }
         hf.set_private(meta as u32);
-        let inuse = hf.inc_count();
+        let inuse = hf.count() + 1;
+        hf.set_count(inuse);
         if was_partial && inuse == self.objects {
             self.partial.remove(frames, head);
         }
@@ -295,8 +299,9 @@ impl SlabCache {
             mem.store(self.free_ptr_addr(head, idx), u64::from(hf.private()));
         }
         hf.set_private(idx);
-        let was_full = hf.count() == self.objects;
-        let inuse = hf.dec_count();
+        let inuse = hf.count() - 1;
+        hf.set_count(inuse);
+        let was_full = inuse + 1 == self.objects;
         self.active_objs -= 1;
         self.total_frees += 1;
         if inuse == 0 {
@@ -360,12 +365,11 @@ impl SlabCache {
         if hf.state() != FrameState::Slab || hf.owner() != self.id {
             return Err(Error::Foreign);
         }
-        let off = (obj.0 - head.addr().0) as usize;
-        if off < self.obj_offset || (off - self.obj_offset) % self.stride != 0 {
-            return Err(Error::Foreign);
-        }
-        let idx = (off - self.obj_offset) / self.stride;
-        if idx >= self.objects as usize {
+        let off = obj.0.wrapping_sub(head.addr().0).wrapping_sub(self.obj_offset as u64);
+        // Exact for off < 2^15 (the largest slab) and stride <= 2^15; larger
+        // offsets are past the slab and fail the checks below anyway.
+        let idx = (off.min(1 << 15) * self.stride_recip) >> 32;
+        if idx >= u64::from(self.objects) || idx * self.stride.get() as u64 != off {
             return Err(Error::Foreign);
         }
         Ok((head, idx as u32))
