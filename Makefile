@@ -13,18 +13,12 @@ REPO := $(CURDIR)
 FLAVOUR ?= debug
 CACHE := $(or $(PAGEARENA_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pagearena)
 
-# Toolchain for the module: must match the kernel's (see scripts/common.sh).
-LLVM ?= -22
-KRUSTC ?= /usr/bin/rustc
-KMAKE_FLAGS = LLVM=$(LLVM) RUSTC=$(KRUSTC)
+# Toolchain for the module: scripts/common.sh (override with LLVM=, KRUSTC=).
 
 # Host tools and tests use the rustup toolchain (cargo on PATH).
 CARGO ?= cargo
-TOOLS_DIR := $(REPO)/target/release
-TEST_RUNNER := $(TOOLS_DIR)/pagearena-test
-CLI := $(TOOLS_DIR)/pagearena
 
-.PHONY: all modules module deps kernel tools host-test check run vm demo fuzz bench clean distclean-cache help
+.PHONY: all modules module deps kernel tools lint host-test check run vm demo fuzz bench clean distclean-cache help
 
 all: modules
 
@@ -42,35 +36,35 @@ kernel: deps
 	@bash scripts/kernel.sh $(FLAVOUR) >/dev/null
 
 # With KDIR: build against that (Rust-enabled 7.3) kernel tree into build/custom.
-# Without: against our cached kernel of FLAVOUR into build/FLAVOUR.
+# Without: against our cached kernel of FLAVOUR into build/FLAVOUR, with the
+# kernel's clippy lints and every warning an error.
 ifdef KDIR
-MODULE_OUT := $(REPO)/build/custom
 modules module:
-	@mkdir -p $(MODULE_OUT)
-	$(MAKE) -C $(KDIR) M=$(REPO) MO=$(MODULE_OUT) $(KMAKE_FLAGS) modules
-	@echo "built $(MODULE_OUT)/pagearena.ko"
+	@bash scripts/module.sh --kdir $(KDIR)
 else
-MODULE_OUT := $(REPO)/build/$(FLAVOUR)
 modules module: kernel
-	@mkdir -p $(MODULE_OUT)
-	@$(MAKE) -s -C "$$(bash scripts/kernel.sh $(FLAVOUR))" M=$(REPO) MO=$(MODULE_OUT) $(KMAKE_FLAGS) modules
-	@echo "built $(MODULE_OUT)/pagearena.ko"
+	@bash scripts/module.sh $(FLAVOUR)
 endif
 
 tools:
 	@$(CARGO) build --release --quiet --workspace --bins
 
-host-test:
+# rustfmt (the kernel's .rustfmt.toml settings) and clippy on everything host-side;
+# the module gets the kernel's own clippy lints in scripts/module.sh.
+lint:
+	@$(CARGO) fmt --all --check
+	@rustfmt --edition 2021 --check $(wildcard rust/*.rs)
+	@$(CARGO) clippy --quiet --workspace --all-targets --release -- -D warnings
+
+host-test: lint
 	$(CARGO) test --workspace --release
 
 # SELFTEST=fail adds a deliberately failing test; SELFTEST=warn loads the module
 # with selftest_warn=1 (a WARN at load). Both must make `make check` fail.
 GUEST_TEST_FLAGS := $(if $(SELFTEST),--selftest $(SELFTEST)) $(TEST_ARGS)
 
-check: deps host-test
-	@$(MAKE) --no-print-directory modules FLAVOUR=debug
-	@$(MAKE) --no-print-directory tools
-	@bash scripts/vm.sh debug -- $(TEST_RUNNER) --module build/debug/pagearena.ko $(GUEST_TEST_FLAGS)
+check:
+	@bash scripts/check.sh $(GUEST_TEST_FLAGS)
 
 run: deps
 	@$(MAKE) --no-print-directory modules FLAVOUR=perf

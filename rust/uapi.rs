@@ -37,7 +37,10 @@ pub const IOC_READ: u32 = 2;
 
 /// Encodes an ioctl number, like the C macro `_IOC`.
 pub const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
-    (dir << IOC_DIRSHIFT) | (ty << IOC_TYPESHIFT) | (nr << IOC_NRSHIFT) | ((size as u32) << IOC_SIZESHIFT)
+    (dir << IOC_DIRSHIFT)
+        | (ty << IOC_TYPESHIFT)
+        | (nr << IOC_NRSHIFT)
+        | ((size as u32) << IOC_SIZESHIFT)
 }
 
 /// The `nr` field of an ioctl number.

@@ -4,7 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-APT_PKGS=(rustc-web rust-web-src clang-22 lld-22 llvm-22 libclang-22-dev
+APT_PKGS=(rustc-web rust-web-src rust-web-clippy clang-22 lld-22 llvm-22 libclang-22-dev
   flex bison bc libelf-dev libssl-dev cpio kmod xz-utils make
   qemu-system-x86 udev busybox-static)
 

@@ -35,5 +35,8 @@ pub fn rmmod(name: &str) -> io::Result<()> {
 
 /// Whether a module called `name` is loaded.
 pub fn is_loaded(name: &str) -> bool {
-    Path::new("/sys/module").join(name).join("initstate").exists()
+    Path::new("/sys/module")
+        .join(name)
+        .join("initstate")
+        .exists()
 }

@@ -16,7 +16,9 @@ fn buddy(c: &mut Criterion) {
     for order in [0u32, 9] {
         let mut a = HostArena::new(FRAMES).unwrap();
         // Steady state: half the arena in use, scattered.
-        let held: Vec<Pfn> = (0..FRAMES / 2).map(|_| a.buddy.alloc(&a.frames, 0).unwrap()).collect();
+        let held: Vec<Pfn> = (0..FRAMES / 2)
+            .map(|_| a.buddy.alloc(&a.frames, 0).unwrap())
+            .collect();
         for p in held.iter().step_by(2) {
             a.buddy.free(&a.frames, *p, 0).unwrap();
         }
@@ -35,7 +37,9 @@ fn slab(c: &mut Criterion) {
         let mut cache = SlabCache::new("bench", 1, size, 8, None, false).unwrap();
         let HostArena { frames, mem, buddy } = &mut a;
         let mut pages = BuddyPages { buddy, frames };
-        let held: Vec<_> = (0..1000).map(|_| cache.alloc(frames, mem, &mut pages).unwrap()).collect();
+        let held: Vec<_> = (0..1000)
+            .map(|_| cache.alloc(frames, mem, &mut pages).unwrap())
+            .collect();
         c.bench_function(&format!("slab {size} B alloc+free"), |b| {
             b.iter(|| {
                 let o = cache.alloc(frames, mem, &mut pages).unwrap();
@@ -51,23 +55,34 @@ fn pagetable(c: &mut Criterion) {
     let mut cache = SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, false).unwrap();
     let HostArena { frames, mem, buddy } = &mut a;
     let mut pages = BuddyPages { buddy, frames };
-    let mut nodes = CacheAllocator { cache: &mut cache, frames, mem, pages: &mut pages };
+    let mut nodes = CacheAllocator {
+        cache: &mut cache,
+        frames,
+        mem,
+        pages: &mut pages,
+    };
     let mut pt = PageTable::new();
     let n = 1u64 << 18; // 1 GiB of pages, mapped
     for i in 0..n {
-        pt.set(mem, &mut nodes, i, Pte::frame(Pfn(i as u32), 0)).unwrap();
+        pt.set(mem, &mut nodes, i, Pte::frame(Pfn(i as u32), 0))
+            .unwrap();
     }
     let mut x = 0x9e37_79b9u64;
     c.bench_function("pagetable lookup (1 GiB mapped, random index)", |b| {
         b.iter(|| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             black_box(pt.lookup(mem, (x >> 20) % n))
         })
     });
     c.bench_function("pagetable insert (existing path)", |b| {
         b.iter(|| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            pt.set(mem, &mut nodes, black_box((x >> 20) % n), Pte::zero()).unwrap()
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            pt.set(mem, &mut nodes, black_box((x >> 20) % n), Pte::zero())
+                .unwrap()
         })
     });
 }

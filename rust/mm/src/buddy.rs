@@ -67,7 +67,11 @@ impl Buddy {
         frames[start.idx()..end].iter().for_each(Frame::reset);
         let mut pfn = start.idx();
         while pfn < end {
-            let align = if pfn == 0 { MAX_ORDER } else { pfn.trailing_zeros().min(MAX_ORDER) };
+            let align = if pfn == 0 {
+                MAX_ORDER
+            } else {
+                pfn.trailing_zeros().min(MAX_ORDER)
+            };
             let fit = (end - pfn).ilog2().min(MAX_ORDER);
             let order = align.min(fit);
             self.managed += 1 << order;
@@ -144,7 +148,9 @@ impl Buddy {
         self.nr_free += 1 << order;
         while order < MAX_ORDER {
             let buddy = pfn ^ (1 << order);
-            let Some(b) = frames.get(buddy as usize) else { break };
+            let Some(b) = frames.get(buddy as usize) else {
+                break;
+            };
             if b.state() != FrameState::Buddy || b.order() != order {
                 break;
             }

@@ -55,7 +55,9 @@ impl ReclaimPolicy for Clock {
         let mut found = 0;
         let mut budget = nr_to_scan;
         while found < victims.len() && budget > 0 {
-            let Some(pfn) = self.ring.pop_front(frames) else { break };
+            let Some(pfn) = self.ring.pop_front(frames) else {
+                break;
+            };
             budget -= 1;
             let f = &frames[pfn.idx()];
             if f.test_and_clear(pg::REFERENCED) {
@@ -75,7 +77,11 @@ impl ReclaimPolicy for Clock {
 
     fn check(&self, frames: &[Frame]) -> core::result::Result<(), &'static str> {
         self.ring.check(frames)?;
-        if self.ring.iter(frames).any(|p| !frames[p.idx()].test(pg::LRU)) {
+        if self
+            .ring
+            .iter(frames)
+            .any(|p| !frames[p.idx()].test(pg::LRU))
+        {
             return Err("frame on the clock without LRU");
         }
         Ok(())

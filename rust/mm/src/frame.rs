@@ -146,16 +146,18 @@ impl Frame {
     /// Makes this frame the head of a block of `order` in `state`, clearing all page flags.
     #[inline]
     pub fn set_head(&self, state: FrameState, order: u32) {
-        self.flags
-            .store(state as u32 | ((order << ORDER_SHIFT) & ORDER_MASK), Relaxed);
+        self.flags.store(
+            state as u32 | ((order << ORDER_SHIFT) & ORDER_MASK),
+            Relaxed,
+        );
     }
 
     /// Changes the state, keeping the order and the page flags.
     #[inline]
     pub fn set_state(&self, state: FrameState) {
-        let _ = self.flags.fetch_update(Relaxed, Relaxed, |f| {
-            Some((f & !STATE_MASK) | state as u32)
-        });
+        let _ = self
+            .flags
+            .fetch_update(Relaxed, Relaxed, |f| Some((f & !STATE_MASK) | state as u32));
     }
 
     /// Whether page flag `flag` (one of [`pg`]) is set.

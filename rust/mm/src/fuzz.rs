@@ -10,14 +10,14 @@ use super::buddy::{BuddyPages, MAX_ORDER};
 use super::error::Error;
 use super::frame::FrameState;
 use super::host::HostArena;
-use super::memory::{FrameMemory, PhysAddr, Pfn};
+use super::memory::{FrameMemory, Pfn, PhysAddr};
 use super::pagetable::{PageTable, Pte, NODE_SIZE};
 use super::slab::{CacheAllocator, SlabCache};
 use std::collections::BTreeMap;
 use std::vec::Vec;
 
-/// Frames in the fuzzed arena: not a power of two, so the end is ragged.
-pub const FUZZ_FRAMES: usize = 3000;
+/// Frames in the fuzzed arena: room for an order-10 block, not a power of two.
+pub const FUZZ_FRAMES: usize = 1100;
 
 struct Input<'a>(&'a [u8]);
 
@@ -83,11 +83,16 @@ pub fn run(data: &[u8]) {
                 let Some(i) = input.byte() else { break };
                 if !blocks.is_empty() {
                     let (pfn, order) = blocks.swap_remove(i as usize % blocks.len());
-                    pages.buddy.free(frames, pfn, order).expect("free of a live block");
+                    pages
+                        .buddy
+                        .free(frames, pfn, order)
+                        .expect("free of a live block");
                 }
             }
             2 => {
-                let (Some(p), Some(o)) = (input.u32(), input.byte()) else { break };
+                let (Some(p), Some(o)) = (input.u32(), input.byte()) else {
+                    break;
+                };
                 let pfn = Pfn(p % (FUZZ_FRAMES as u32 + 8));
                 let order = u32::from(o) % (MAX_ORDER + 1);
                 let live = blocks.iter().position(|&b| b == (pfn, order));
@@ -116,11 +121,15 @@ pub fn run(data: &[u8]) {
                 } else if !objects.is_empty() {
                     let (k, obj, s) = objects.swap_remove(b as usize % objects.len());
                     assert_eq!(mem.load(obj), s, "object overwritten by another");
-                    caches[k].free(frames, mem, &mut pages, obj).expect("free of a live object");
+                    caches[k]
+                        .free(frames, mem, &mut pages, obj)
+                        .expect("free of a live object");
                 }
             }
             5 => {
-                let (Some(k), Some(a)) = (input.byte(), input.u32()) else { break };
+                let (Some(k), Some(a)) = (input.byte(), input.u32()) else {
+                    break;
+                };
                 let k = k as usize % caches.len();
                 let addr = PhysAddr(u64::from(a) % (FUZZ_FRAMES as u64 * 4096));
                 let live = objects.iter().position(|&(c, o, _)| c == k && o == addr);
@@ -133,8 +142,10 @@ pub fn run(data: &[u8]) {
                     None => assert!(r.is_err(), "bogus slab free of {addr:?} accepted"),
                 }
             }
-            6 | 7 | 8 => {
-                let (Some(i), Some(v)) = (input.u32(), input.u32()) else { break };
+            6..=8 => {
+                let (Some(i), Some(v)) = (input.u32(), input.u32()) else {
+                    break;
+                };
                 // Mostly a small window, sometimes anywhere, sometimes beyond the limit.
                 let index = match i >> 30 {
                     0 | 1 => u64::from(i % 2048),
@@ -174,7 +185,8 @@ pub fn run(data: &[u8]) {
                                 Ok(mut copy) => {
                                     let mut seen = Vec::new();
                                     copy.for_each(&*mem, 0, u64::MAX, |i, p| seen.push((i, p)));
-                                    let want: Vec<_> = model.iter().map(|(&i, &p)| (i, p)).collect();
+                                    let want: Vec<_> =
+                                        model.iter().map(|(&i, &p)| (i, p)).collect();
                                     assert_eq!(seen, want, "duplicate differs from the original");
                                     copy.destroy(&*mem, &mut nodes, |_, _| {}).expect("destroy");
                                 }
@@ -182,7 +194,10 @@ pub fn run(data: &[u8]) {
                                 Err(e) => panic!("unexpected duplicate error {e:?}"),
                             }
                         }
-                        assert_eq!(pt.lookup(&*mem, index), model.get(&index).copied().unwrap_or(Pte::NONE));
+                        assert_eq!(
+                            pt.lookup(&*mem, index),
+                            model.get(&index).copied().unwrap_or(Pte::NONE)
+                        );
                     }
                 }
             }

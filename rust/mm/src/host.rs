@@ -6,7 +6,7 @@
 use super::buddy::{Buddy, BuddyPages};
 use super::error::Result;
 use super::frame::Frame;
-use super::memory::{FrameMemory, PhysAddr, Pfn, WORDS_PER_PAGE};
+use super::memory::{FrameMemory, Pfn, PhysAddr, WORDS_PER_PAGE};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::vec::Vec;
 
@@ -19,7 +19,9 @@ impl HostMemory {
     /// `nr_frames` zeroed frames.
     pub fn new(nr_frames: usize) -> Self {
         Self {
-            words: (0..nr_frames * WORDS_PER_PAGE).map(|_| AtomicU64::new(0)).collect(),
+            words: (0..nr_frames * WORDS_PER_PAGE)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 

@@ -145,7 +145,9 @@ impl FrameList {
         let mut cur = self.head;
         let mut n = 0usize;
         while cur != NIL {
-            let f = frames.get(cur as usize).ok_or("list link outside the frame table")?;
+            let f = frames
+                .get(cur as usize)
+                .ok_or("list link outside the frame table")?;
             if f.prev() != prev {
                 return Err("list prev link does not mirror next");
             }

@@ -62,7 +62,9 @@ impl Lru {
     fn shrink_active(&mut self, frames: &[Frame], nr: usize) -> usize {
         let mut scanned = 0;
         while scanned < nr && self.inactive.len() < self.active.len() {
-            let Some(pfn) = self.active.pop_back(frames) else { break };
+            let Some(pfn) = self.active.pop_back(frames) else {
+                break;
+            };
             scanned += 1;
             let f = &frames[pfn.idx()];
             if f.test_and_clear(pg::REFERENCED) {
@@ -195,7 +197,9 @@ impl ReclaimPolicy for ExactLru {
     fn scan(&mut self, frames: &[Frame], nr_to_scan: usize, victims: &mut [Pfn]) -> usize {
         let mut found = 0;
         while found < victims.len() && found < nr_to_scan {
-            let Some(pfn) = self.list.pop_back(frames) else { break };
+            let Some(pfn) = self.list.pop_back(frames) else {
+                break;
+            };
             frames[pfn.idx()].clear(pg::LRU | pg::REFERENCED);
             victims[found] = pfn;
             found += 1;
@@ -209,7 +213,11 @@ impl ReclaimPolicy for ExactLru {
 
     fn check(&self, frames: &[Frame]) -> core::result::Result<(), &'static str> {
         self.list.check(frames)?;
-        if self.list.iter(frames).any(|p| !frames[p.idx()].test(pg::LRU)) {
+        if self
+            .list
+            .iter(frames)
+            .any(|p| !frames[p.idx()].test(pg::LRU))
+        {
             return Err("frame on the exact LRU without LRU");
         }
         Ok(())

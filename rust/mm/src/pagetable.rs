@@ -12,7 +12,7 @@
 //! is freed at once, so an empty table holds no node at all.
 
 use super::error::{Error, Result};
-use super::memory::{FrameMemory, PhysAddr, Pfn};
+use super::memory::{FrameMemory, Pfn, PhysAddr};
 use super::slab::ObjectAllocator;
 
 /// Levels of the tree.
@@ -346,9 +346,23 @@ impl PageTable {
 
     /// Calls `f(index, pte)` for every non-none leaf with `start <= index < end`,
     /// in index order.
-    pub fn for_each<M: FrameMemory>(&self, mem: &M, start: u64, end: u64, mut f: impl FnMut(u64, Pte)) {
+    pub fn for_each<M: FrameMemory>(
+        &self,
+        mem: &M,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(u64, Pte),
+    ) {
         if let Some(root) = self.root {
-            Self::walk(mem, root, PT_LEVELS - 1, 0, start, end.min(MAX_PAGES), &mut f);
+            Self::walk(
+                mem,
+                root,
+                PT_LEVELS - 1,
+                0,
+                start,
+                end.min(MAX_PAGES),
+                &mut f,
+            );
         }
     }
 

@@ -29,7 +29,7 @@ use super::buddy::PageAllocator;
 use super::error::{Error, Result};
 use super::frame::{Frame, FrameState, NIL};
 use super::list::FrameList;
-use super::memory::{FrameMemory, PhysAddr, Pfn, PAGE_SIZE};
+use super::memory::{FrameMemory, Pfn, PhysAddr, PAGE_SIZE};
 use core::fmt;
 use core::num::NonZeroUsize;
 
@@ -191,12 +191,14 @@ impl SlabCache {
 
     #[inline]
     fn obj_addr(&self, head: Pfn, idx: u32) -> PhysAddr {
-        head.addr().add(idx as usize * self.stride.get() + self.obj_offset)
+        head.addr()
+            .add(idx as usize * self.stride.get() + self.obj_offset)
     }
 
     #[inline]
     fn free_ptr_addr(&self, head: Pfn, idx: u32) -> PhysAddr {
-        head.addr().add(idx as usize * self.stride.get() + self.free_ptr)
+        head.addr()
+            .add(idx as usize * self.stride.get() + self.free_ptr)
     }
 
     fn object_words(&self) -> usize {
@@ -341,7 +343,9 @@ impl SlabCache {
         n: usize,
     ) -> Result {
         for _ in 0..n {
-            let Some(head) = self.empty.pop_front(frames) else { break };
+            let Some(head) = self.empty.pop_front(frames) else {
+                break;
+            };
             for t in 1..(1u32 << self.order) {
                 frames[(head.0 + t) as usize].reset();
             }
@@ -365,7 +369,10 @@ impl SlabCache {
         if hf.state() != FrameState::Slab || hf.owner() != self.id {
             return Err(Error::Foreign);
         }
-        let off = obj.0.wrapping_sub(head.addr().0).wrapping_sub(self.obj_offset as u64);
+        let off = obj
+            .0
+            .wrapping_sub(head.addr().0)
+            .wrapping_sub(self.obj_offset as u64);
         // Exact for off < 2^15 (the largest slab) and stride <= 2^15; larger
         // offsets are past the slab and fail the checks below anyway.
         let idx = (off.min(1 << 15) * self.stride_recip) >> 32;
@@ -418,8 +425,13 @@ impl SlabCache {
     /// Debug checks of a free object about to be handed out.
     fn check_free_object<M: FrameMemory>(&self, mem: &M, head: Pfn, idx: u32, meta: u64) -> Result {
         if meta >> 32 != TAG_FREE {
-            mem.store(self.free_ptr_addr(head, idx), TAG_FREE << 32 | (meta & 0xffff_ffff));
-            return Err(Error::Corrupted("free pointer of a free object overwritten"));
+            mem.store(
+                self.free_ptr_addr(head, idx),
+                TAG_FREE << 32 | (meta & 0xffff_ffff),
+            );
+            return Err(Error::Corrupted(
+                "free pointer of a free object overwritten",
+            ));
         }
         self.check_red_zones(mem, head, idx)?;
         if self.poison {
@@ -432,7 +444,9 @@ impl SlabCache {
                 }
             }
             if dirty {
-                return Err(Error::Corrupted("free object written after free (poison overwritten)"));
+                return Err(Error::Corrupted(
+                    "free object written after free (poison overwritten)",
+                ));
             }
         }
         Ok(())
@@ -449,7 +463,9 @@ impl SlabCache {
             }
         }
         if bad {
-            return Err(Error::Corrupted("red zone overwritten (out-of-bounds write)"));
+            return Err(Error::Corrupted(
+                "red zone overwritten (out-of-bounds write)",
+            ));
         }
         Ok(())
     }

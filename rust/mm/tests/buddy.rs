@@ -32,7 +32,10 @@ fn ranges() -> impl Strategy<Value = (usize, Vec<(usize, usize)>)> {
             let mut pts: Vec<usize> = cuts.into_iter().collect();
             pts.insert(0, 0);
             pts.push(len);
-            let segs = pts.windows(2).map(|w| (w[0], w[1] - w[0])).filter(|s| s.1 > 0);
+            let segs = pts
+                .windows(2)
+                .map(|w| (w[0], w[1] - w[0]))
+                .filter(|s| s.1 > 0);
             (len, segs.step_by(2).collect())
         })
     })
@@ -127,7 +130,10 @@ fn max_order() {
     assert_ne!(p, q);
     assert_eq!(a.buddy.alloc(&a.frames, MAX_ORDER), Err(Error::NoMemory));
     assert_eq!(a.buddy.alloc(&a.frames, MAX_ORDER + 1), Err(Error::Invalid));
-    assert_eq!(a.buddy.free(&a.frames, p, MAX_ORDER + 1), Err(Error::Invalid));
+    assert_eq!(
+        a.buddy.free(&a.frames, p, MAX_ORDER + 1),
+        Err(Error::Invalid)
+    );
     a.buddy.free(&a.frames, p, MAX_ORDER).unwrap();
     a.buddy.free(&a.frames, q, MAX_ORDER).unwrap();
     a.buddy.check(&a.frames).unwrap();
@@ -137,12 +143,27 @@ fn max_order() {
 fn misaligned_wrong_order_double_and_foreign_frees() {
     let mut a = HostArena::new(64).unwrap();
     let p = a.buddy.alloc(&a.frames, 2).unwrap();
-    assert_eq!(a.buddy.free(&a.frames, Pfn(p.0 + 1), 0), Err(Error::Foreign), "tail frame");
-    assert_eq!(a.buddy.free(&a.frames, Pfn(p.0 + 2), 1), Err(Error::Foreign), "tail frame, other order");
+    assert_eq!(
+        a.buddy.free(&a.frames, Pfn(p.0 + 1), 0),
+        Err(Error::Foreign),
+        "tail frame"
+    );
+    assert_eq!(
+        a.buddy.free(&a.frames, Pfn(p.0 + 2), 1),
+        Err(Error::Foreign),
+        "tail frame, other order"
+    );
     assert_eq!(a.buddy.free(&a.frames, p, 1), Err(Error::WrongOrder));
     assert_eq!(a.buddy.free(&a.frames, p, 3), Err(Error::WrongOrder));
-    assert_eq!(a.buddy.free(&a.frames, Pfn(64), 0), Err(Error::Foreign), "outside the arena");
-    assert_eq!(a.buddy.free(&a.frames, Pfn(u32::MAX), 0), Err(Error::Foreign));
+    assert_eq!(
+        a.buddy.free(&a.frames, Pfn(64), 0),
+        Err(Error::Foreign),
+        "outside the arena"
+    );
+    assert_eq!(
+        a.buddy.free(&a.frames, Pfn(u32::MAX), 0),
+        Err(Error::Foreign)
+    );
     a.buddy.check(&a.frames).unwrap();
     a.buddy.free(&a.frames, p, 2).unwrap();
     assert_eq!(a.buddy.free(&a.frames, p, 2), Err(Error::DoubleFree));
@@ -164,7 +185,11 @@ fn holes_are_never_handed_out_or_merged() {
     }
     assert!(!got.contains(&16));
     assert_eq!(got.len(), 63);
-    assert_eq!(b.free(&frames, Pfn(16), 0), Err(Error::Foreign), "a hole is foreign");
+    assert_eq!(
+        b.free(&frames, Pfn(16), 0),
+        Err(Error::Foreign),
+        "a hole is foreign"
+    );
     for p in got {
         b.free(&frames, Pfn(p), 0).unwrap();
     }
@@ -172,8 +197,16 @@ fn holes_are_never_handed_out_or_merged() {
     // The hole at 16 keeps 0..32 from merging: 0..16 (order 4), then 17, 18..20,
     // 20..24, 24..32 (orders 0..=3) and 32..64 (order 5); nothing of order 6.
     assert_eq!(b.buddyinfo(), [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
-    assert_eq!(b.add_range(&frames, Pfn(0), 1), Err(Error::Invalid), "range handed over twice");
-    assert_eq!(b.add_range(&frames, Pfn(60), 10), Err(Error::Invalid), "range past the table");
+    assert_eq!(
+        b.add_range(&frames, Pfn(0), 1),
+        Err(Error::Invalid),
+        "range handed over twice"
+    );
+    assert_eq!(
+        b.add_range(&frames, Pfn(60), 10),
+        Err(Error::Invalid),
+        "range past the table"
+    );
 }
 
 #[test]
@@ -194,8 +227,18 @@ fn frames_owned_by_a_slab_or_the_zero_page_are_refused() {
     let p = a.buddy.alloc(&a.frames, 0).unwrap();
     for state in [FrameState::Slab, FrameState::SlabTail, FrameState::Zero] {
         a.frames[p.idx()].set_state(state);
-        assert_eq!(a.buddy.free(&a.frames, p, 0), Err(Error::Foreign), "{state:?}");
+        assert_eq!(
+            a.buddy.free(&a.frames, p, 0),
+            Err(Error::Foreign),
+            "{state:?}"
+        );
     }
     a.frames[p.idx()].set_state(FrameState::Data);
     a.buddy.free(&a.frames, p, 0).unwrap();
+}
+
+#[test]
+fn frame_descriptor_is_32_bytes() {
+    // 0.8 % of a 4 KiB frame; Documentation/mm-core.rst quotes this.
+    assert_eq!(pagearena_mm::frame::FRAME_DESC_BYTES, 32);
 }

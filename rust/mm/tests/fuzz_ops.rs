@@ -14,7 +14,8 @@ proptest! {
 
 #[test]
 fn allocation_heavy_sequence_reaches_exhaustion() {
-    // Op 0 with order 10, repeated: exhausts the 3000-frame arena, then frees.
+    // Op 0 with order 10, repeated: the 1100-frame arena has room for one such
+    // block, so the rest hit NoMemory; then frees.
     let mut data = Vec::new();
     for _ in 0..10 {
         data.extend([0, 10]);

@@ -14,11 +14,19 @@ use std::collections::BTreeMap;
 fn with_nodes<R>(
     a: &mut HostArena,
     c: &mut SlabCache,
-    f: impl FnOnce(&pagearena_mm::host::HostMemory, &mut CacheAllocator<'_, pagearena_mm::host::HostMemory, BuddyPages<'_>>) -> R,
+    f: impl FnOnce(
+        &pagearena_mm::host::HostMemory,
+        &mut CacheAllocator<'_, pagearena_mm::host::HostMemory, BuddyPages<'_>>,
+    ) -> R,
 ) -> R {
     let HostArena { frames, mem, buddy } = a;
     let mut pages = BuddyPages { buddy, frames };
-    let mut nodes = CacheAllocator { cache: c, frames, mem, pages: &mut pages };
+    let mut nodes = CacheAllocator {
+        cache: c,
+        frames,
+        mem,
+        pages: &mut pages,
+    };
     f(mem, &mut nodes)
 }
 
@@ -49,7 +57,8 @@ fn index() -> impl Strategy<Value = u64> {
 fn pte() -> impl Strategy<Value = Pte> {
     prop_oneof![
         Just(Pte::zero()),
-        (any::<u32>(), any::<bool>()).prop_map(|(p, w)| Pte::frame(Pfn(p), if w { Pte::WRITE | Pte::DIRTY } else { 0 })),
+        (any::<u32>(), any::<bool>())
+            .prop_map(|(p, w)| Pte::frame(Pfn(p), if w { Pte::WRITE | Pte::DIRTY } else { 0 })),
         any::<u32>().prop_map(|s| Pte::swap(s, Pte::REFERENCED)),
     ]
 }
@@ -143,9 +152,15 @@ fn empty_table_has_no_nodes_and_nodes_go_when_emptied() {
     assert_eq!(pt.lookup(&a.mem, 5), Pte::NONE);
     with_nodes(&mut a, &mut c, |mem, n| pt.set(mem, n, 5, Pte::zero())).unwrap();
     assert_eq!(pt.nr_nodes(), 4, "one node per level");
-    with_nodes(&mut a, &mut c, |mem, n| pt.set(mem, n, 5 + 512, Pte::zero())).unwrap();
+    with_nodes(&mut a, &mut c, |mem, n| {
+        pt.set(mem, n, 5 + 512, Pte::zero())
+    })
+    .unwrap();
     assert_eq!(pt.nr_nodes(), 5, "a second leaf node");
-    with_nodes(&mut a, &mut c, |mem, n| pt.set(mem, n, MAX_PAGES - 1, Pte::zero())).unwrap();
+    with_nodes(&mut a, &mut c, |mem, n| {
+        pt.set(mem, n, MAX_PAGES - 1, Pte::zero())
+    })
+    .unwrap();
     assert_eq!(pt.nr_nodes(), 8, "a second path below the root");
     with_nodes(&mut a, &mut c, |mem, n| pt.clear(mem, n, MAX_PAGES - 1)).unwrap();
     assert_eq!(pt.nr_nodes(), 5);
@@ -162,14 +177,26 @@ fn clone_of_a_clone_is_independent() {
     let mut c = SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, false).unwrap();
     let mut pt = PageTable::new();
     for i in 0..1500u64 {
-        with_nodes(&mut a, &mut c, |mem, n| pt.set(mem, n, i * 7, Pte::frame(Pfn(i as u32), Pte::WRITE))).unwrap();
+        with_nodes(&mut a, &mut c, |mem, n| {
+            pt.set(mem, n, i * 7, Pte::frame(Pfn(i as u32), Pte::WRITE))
+        })
+        .unwrap();
     }
     let mut c1 = with_nodes(&mut a, &mut c, |mem, n| pt.duplicate(mem, n)).unwrap();
     let mut c2 = with_nodes(&mut a, &mut c, |mem, n| c1.duplicate(mem, n)).unwrap();
     // Write-protect the original, zap part of the first clone, add to the second.
-    with_nodes(&mut a, &mut c, |mem, n| pt.update(mem, n, 0, u64::MAX, |_, p| p.without(Pte::WRITE))).unwrap();
-    with_nodes(&mut a, &mut c, |mem, n| c1.update(mem, n, 0, 700, |_, _| Pte::NONE)).unwrap();
-    with_nodes(&mut a, &mut c, |mem, n| c2.set(mem, n, 1 << 30, Pte::zero())).unwrap();
+    with_nodes(&mut a, &mut c, |mem, n| {
+        pt.update(mem, n, 0, u64::MAX, |_, p| p.without(Pte::WRITE))
+    })
+    .unwrap();
+    with_nodes(&mut a, &mut c, |mem, n| {
+        c1.update(mem, n, 0, 700, |_, _| Pte::NONE)
+    })
+    .unwrap();
+    with_nodes(&mut a, &mut c, |mem, n| {
+        c2.set(mem, n, 1 << 30, Pte::zero())
+    })
+    .unwrap();
     assert_eq!(pt.nr_entries(), 1500);
     assert_eq!(c1.nr_entries(), 1500 - 100);
     assert_eq!(c2.nr_entries(), 1501);
@@ -181,7 +208,10 @@ fn clone_of_a_clone_is_independent() {
     for t in [&pt, &c1, &c2] {
         t.check(&a.mem).unwrap();
     }
-    assert_eq!(c.active_objs(), pt.nr_nodes() + c1.nr_nodes() + c2.nr_nodes());
+    assert_eq!(
+        c.active_objs(),
+        pt.nr_nodes() + c1.nr_nodes() + c2.nr_nodes()
+    );
 }
 
 #[test]
@@ -204,7 +234,10 @@ fn node_allocation_failure_leaves_the_table_unchanged() {
             }
         }
         pt.check(&a.mem).unwrap();
-        assert_eq!(contents(&pt, &a.mem), model.iter().map(|(&i, &p)| (i, p)).collect::<Vec<_>>());
+        assert_eq!(
+            contents(&pt, &a.mem),
+            model.iter().map(|(&i, &p)| (i, p)).collect::<Vec<_>>()
+        );
         assert_eq!(c.active_objs(), pt.nr_nodes(), "half-built path leaked");
     }
     assert!(failed, "the arena never ran out");

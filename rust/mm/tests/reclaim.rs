@@ -20,7 +20,10 @@ struct Model {
 }
 
 fn take(q: &mut VecDeque<u32>, p: u32) -> bool {
-    q.iter().position(|&x| x == p).map(|i| q.remove(i)).is_some()
+    q.iter()
+        .position(|&x| x == p)
+        .map(|i| q.remove(i))
+        .is_some()
 }
 
 impl Model {
@@ -93,7 +96,9 @@ impl Model {
             1 => {
                 let mut budget = nr;
                 while v.len() < max && budget > 0 {
-                    let Some(p) = self.inactive.pop_front() else { break };
+                    let Some(p) = self.inactive.pop_front() else {
+                        break;
+                    };
                     budget -= 1;
                     if self.referenced.remove(&p) {
                         self.inactive.push_back(p);
@@ -104,7 +109,9 @@ impl Model {
             }
             _ => {
                 while v.len() < max && v.len() < nr {
-                    let Some(p) = self.inactive.pop_back() else { break };
+                    let Some(p) = self.inactive.pop_back() else {
+                        break;
+                    };
                     self.referenced.remove(&p);
                     v.push(p);
                 }
@@ -190,7 +197,12 @@ fn simulate(p: &mut dyn ReclaimPolicy, capacity: usize, trace: &[u32]) -> usize 
             Some(f) => f,
             None => {
                 let mut v = [Pfn(0)];
-                assert_eq!(p.scan(&frames, 4 * capacity, &mut v), 1, "{}: no victim", p.name());
+                assert_eq!(
+                    p.scan(&frames, 4 * capacity, &mut v),
+                    1,
+                    "{}: no victim",
+                    p.name()
+                );
                 let old = page_of[v[0].idx()].take().unwrap();
                 frame_of.remove(&old);
                 v[0].0
@@ -224,7 +236,10 @@ fn two_list_lru_resists_a_one_time_scan_where_exact_lru_does_not() {
     }
     eprintln!("hits on {} accesses: {results:?}", trace.len());
     let (lru, clock, exact) = (results[0].1, results[1].1, results[2].1);
-    assert!(lru > exact, "two-list LRU {lru} should beat exact LRU {exact} on a scan");
+    assert!(
+        lru > exact,
+        "two-list LRU {lru} should beat exact LRU {exact} on a scan"
+    );
     assert!(clock > 0 && exact > 0);
 }
 

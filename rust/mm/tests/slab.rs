@@ -10,12 +10,21 @@ use std::collections::BTreeMap;
 
 fn alloc(a: &mut HostArena, c: &mut SlabCache) -> Result<PhysAddr, Error> {
     let HostArena { frames, mem, buddy } = a;
-    c.alloc(frames, mem, &mut pagearena_mm::buddy::BuddyPages { buddy, frames })
+    c.alloc(
+        frames,
+        mem,
+        &mut pagearena_mm::buddy::BuddyPages { buddy, frames },
+    )
 }
 
 fn free(a: &mut HostArena, c: &mut SlabCache, obj: PhysAddr) -> Result<(), Error> {
     let HostArena { frames, mem, buddy } = a;
-    c.free(frames, mem, &mut pagearena_mm::buddy::BuddyPages { buddy, frames }, obj)
+    c.free(
+        frames,
+        mem,
+        &mut pagearena_mm::buddy::BuddyPages { buddy, frames },
+        obj,
+    )
 }
 
 proptest! {
@@ -115,7 +124,11 @@ fn debug_detects_write_after_free() {
     let mut c = SlabCache::new("t", 1, 64, 8, None, true).unwrap();
     let x = alloc(&mut a, &mut c).unwrap();
     free(&mut a, &mut c, x).unwrap();
-    assert_eq!(a.mem.load(x.word(3)), POISON_FREE, "freed object not poisoned");
+    assert_eq!(
+        a.mem.load(x.word(3)),
+        POISON_FREE,
+        "freed object not poisoned"
+    );
     a.mem.store(x.word(3), 42); // use after free
     assert!(matches!(alloc(&mut a, &mut c), Err(Error::Corrupted(_))));
     // Repaired: the next allocation succeeds.
@@ -129,10 +142,26 @@ fn foreign_pointers_are_refused() {
     let mut c1 = SlabCache::new("one", 1, 64, 8, None, true).unwrap();
     let mut c2 = SlabCache::new("two", 2, 64, 8, None, true).unwrap();
     let x = alloc(&mut a, &mut c1).unwrap();
-    assert_eq!(free(&mut a, &mut c2, x), Err(Error::Foreign), "another cache's object");
-    assert_eq!(free(&mut a, &mut c1, PhysAddr(x.0 + 8)), Err(Error::Foreign), "inside an object");
-    assert_eq!(free(&mut a, &mut c1, PhysAddr(63 * 4096)), Err(Error::Foreign), "a free frame");
-    assert_eq!(free(&mut a, &mut c1, PhysAddr(1 << 40)), Err(Error::Foreign), "outside the arena");
+    assert_eq!(
+        free(&mut a, &mut c2, x),
+        Err(Error::Foreign),
+        "another cache's object"
+    );
+    assert_eq!(
+        free(&mut a, &mut c1, PhysAddr(x.0 + 8)),
+        Err(Error::Foreign),
+        "inside an object"
+    );
+    assert_eq!(
+        free(&mut a, &mut c1, PhysAddr(63 * 4096)),
+        Err(Error::Foreign),
+        "a free frame"
+    );
+    assert_eq!(
+        free(&mut a, &mut c1, PhysAddr(1 << 40)),
+        Err(Error::Foreign),
+        "outside the arena"
+    );
     free(&mut a, &mut c1, x).unwrap();
 }
 
@@ -143,8 +172,12 @@ fn multi_frame_slab_objects_located_through_tail_frames() {
     let mut c = SlabCache::new("pgtable", 1, 4104, 8, None, true).unwrap();
     let info = c.info();
     assert!(info.pagesperslab > 1);
-    let objs: Vec<_> = (0..info.objperslab).map(|_| alloc(&mut a, &mut c).unwrap()).collect();
-    assert!(objs.iter().any(|o| o.0 % 4096 != 0 && o.pfn().0 % info.pagesperslab != 0));
+    let objs: Vec<_> = (0..info.objperslab)
+        .map(|_| alloc(&mut a, &mut c).unwrap())
+        .collect();
+    assert!(objs
+        .iter()
+        .any(|o| o.0 % 4096 != 0 && o.pfn().0 % info.pagesperslab != 0));
     for o in objs {
         free(&mut a, &mut c, o).unwrap();
     }
@@ -166,7 +199,10 @@ fn constructor_runs_once_per_object_and_state_survives_free() {
     free(&mut a, &mut c, x).unwrap();
     let y = alloc(&mut a, &mut c).unwrap();
     assert_eq!(x, y);
-    assert!((0..8).all(|w| a.mem.load(y.word(w)) == 0xc0de), "free pointer clobbered the constructed object");
+    assert!(
+        (0..8).all(|w| a.mem.load(y.word(w)) == 0xc0de),
+        "free pointer clobbered the constructed object"
+    );
 }
 
 #[test]
@@ -175,7 +211,9 @@ fn empty_slabs_beyond_reserve_go_back() {
     let total = a.buddy.nr_free();
     let mut c = SlabCache::new("t", 1, 1024, 8, None, false).unwrap();
     let per = c.info().objperslab as usize;
-    let objs: Vec<_> = (0..per * 5).map(|_| alloc(&mut a, &mut c).unwrap()).collect();
+    let objs: Vec<_> = (0..per * 5)
+        .map(|_| alloc(&mut a, &mut c).unwrap())
+        .collect();
     assert_eq!(c.info().num_slabs, 5);
     for o in objs {
         free(&mut a, &mut c, o).unwrap();
@@ -183,7 +221,10 @@ fn empty_slabs_beyond_reserve_go_back() {
     let info = c.info();
     assert_eq!(info.num_slabs, EMPTY_SLAB_RESERVE);
     assert_eq!(info.active_slabs, 0);
-    assert_eq!(a.buddy.nr_free(), total - EMPTY_SLAB_RESERVE * info.pagesperslab as usize);
+    assert_eq!(
+        a.buddy.nr_free(),
+        total - EMPTY_SLAB_RESERVE * info.pagesperslab as usize
+    );
 }
 
 #[test]
@@ -207,9 +248,18 @@ fn exhaustion_is_no_memory_and_recoverable() {
 
 #[test]
 fn bad_geometry_is_invalid() {
-    assert_eq!(SlabCache::new("t", 1, 0, 8, None, false).err(), Some(Error::Invalid));
-    assert_eq!(SlabCache::new("t", 1, 64, 3, None, false).err(), Some(Error::Invalid));
-    assert_eq!(SlabCache::new("t", 1, 64 << 10, 8, None, false).err(), Some(Error::Invalid));
+    assert_eq!(
+        SlabCache::new("t", 1, 0, 8, None, false).err(),
+        Some(Error::Invalid)
+    );
+    assert_eq!(
+        SlabCache::new("t", 1, 64, 3, None, false).err(),
+        Some(Error::Invalid)
+    );
+    assert_eq!(
+        SlabCache::new("t", 1, 64 << 10, 8, None, false).err(),
+        Some(Error::Invalid)
+    );
 }
 
 #[test]

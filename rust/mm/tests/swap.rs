@@ -102,5 +102,8 @@ fn ragged_map_never_hands_out_padding() {
     let got: Vec<u32> = std::iter::from_fn(|| m.alloc().ok()).collect();
     assert_eq!(got.len(), 70);
     assert!(got.iter().all(|&s| s < 70));
-    assert!(SwapMap::new(vec![0u64; 1], vec![0u32; 65]).is_err(), "bitmap too small");
+    assert!(
+        SwapMap::new(vec![0u64; 1], vec![0u32; 65]).is_err(),
+        "bitmap too small"
+    );
 }

@@ -20,7 +20,10 @@ enum Selftest {
 }
 
 #[derive(Parser)]
-#[command(version, about = "Run pagearena's in-guest test suite (as root, in a test VM)")]
+#[command(
+    version,
+    about = "Run pagearena's in-guest test suite (as root, in a test VM)"
+)]
 struct Args {
     /// The module to test.
     #[arg(long, default_value = "build/debug/pagearena.ko")]
@@ -47,7 +50,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let mut tests: Vec<Test> = guest::all();
     if matches!(args.selftest, Some(Selftest::Fail)) {
-        tests.push(Test { name: "selftest: a deliberately failing test", run: always_fails });
+        tests.push(Test {
+            name: "selftest: a deliberately failing test",
+            run: always_fails,
+        });
     }
     if let Some(f) = &args.filter {
         tests.retain(|t| t.name.contains(f.as_str()));
@@ -61,7 +67,11 @@ fn main() -> ExitCode {
     if matches!(args.selftest, Some(Selftest::Warn)) {
         params.push_str(" selftest_warn=1");
     }
-    let ctx = Ctx { module: args.module.clone(), params, arena_mb: args.arena_mb };
+    let ctx = Ctx {
+        module: args.module.clone(),
+        params,
+        arena_mb: args.arena_mb,
+    };
     let (mut passed, mut failed) = (0u32, 0u32);
     let mut n = 0u32;
     let mut report = |ok: bool, name: &str, detail: &str, passed: &mut u32, failed: &mut u32| {
@@ -93,24 +103,54 @@ fn main() -> ExitCode {
     }
     let t0 = Instant::now();
     match ctx.load(&ctx.params) {
-        Ok(()) => report(true, &format!("insmod {} {}", ctx.module.display(), ctx.params), "", &mut passed, &mut failed),
+        Ok(()) => report(
+            true,
+            &format!("insmod {} {}", ctx.module.display(), ctx.params),
+            "",
+            &mut passed,
+            &mut failed,
+        ),
         Err(e) => {
-            report(false, "insmod", &format!("{}: {e}", ctx.module.display()), &mut passed, &mut failed);
+            report(
+                false,
+                "insmod",
+                &format!("{}: {e}", ctx.module.display()),
+                &mut passed,
+                &mut failed,
+            );
             println!("{passed} passed, {failed} failed");
             return ExitCode::FAILURE;
         }
     }
     for t in &tests {
         let start = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| (t.run)(&ctx)))
-            .unwrap_or_else(|p| Err(format!("panicked: {:?}", p.downcast_ref::<String>().map(String::as_str).or(p.downcast_ref::<&str>().copied()))));
+        let r = catch_unwind(AssertUnwindSafe(|| (t.run)(&ctx))).unwrap_or_else(|p| {
+            Err(format!(
+                "panicked: {:?}",
+                p.downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or(p.downcast_ref::<&str>().copied())
+            ))
+        });
         // A test must leave the module loaded for the next one.
         let r = r.and(ctx.restore());
         let name = format!("{} ({} ms)", t.name, start.elapsed().as_millis());
-        report(r.is_ok(), &name, r.as_ref().err().map_or("", String::as_str), &mut passed, &mut failed);
+        report(
+            r.is_ok(),
+            &name,
+            r.as_ref().err().map_or("", String::as_str),
+            &mut passed,
+            &mut failed,
+        );
     }
     let unload = ctx.unload();
-    report(unload.is_ok(), "rmmod pagearena", &format!("{unload:?}"), &mut passed, &mut failed);
+    report(
+        unload.is_ok(),
+        "rmmod pagearena",
+        &format!("{unload:?}"),
+        &mut passed,
+        &mut failed,
+    );
 
     // Give printk a moment to flush, then read everything logged during the run.
     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -120,16 +160,30 @@ fn main() -> ExitCode {
             let detail = if bad.is_empty() {
                 String::new()
             } else {
-                let mut d = String::from("kernel log lines that are splats (full log: logs/vm-*-last.log):\n");
+                let mut d = String::from(
+                    "kernel log lines that are splats (full log: logs/vm-*-last.log):\n",
+                );
                 for l in &bad {
                     d.push_str(l);
                     d.push('\n');
                 }
                 d
             };
-            report(bad.is_empty(), &format!("kernel log is clean ({} lines scanned)", lines.len()), &detail, &mut passed, &mut failed);
+            report(
+                bad.is_empty(),
+                &format!("kernel log is clean ({} lines scanned)", lines.len()),
+                &detail,
+                &mut passed,
+                &mut failed,
+            );
         }
-        Err(e) => report(false, "kernel log is clean", &format!("reading /dev/kmsg: {e}"), &mut passed, &mut failed),
+        Err(e) => report(
+            false,
+            "kernel log is clean",
+            &format!("reading /dev/kmsg: {e}"),
+            &mut passed,
+            &mut failed,
+        ),
     }
     eprintln!("# suite took {:.1} s", t0.elapsed().as_secs_f64());
     println!("{passed} passed, {failed} failed");

@@ -37,7 +37,10 @@ fn main() -> ExitCode {
     let space = match Space::open_path(&cli.device) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("pagearena: cannot open {}: {e} (is the module loaded? are you root?)", cli.device);
+            eprintln!(
+                "pagearena: cannot open {}: {e} (is the module loaded? are you root?)",
+                cli.device
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -55,7 +58,11 @@ fn main() -> ExitCode {
                 } else {
                     println!("uapi version   {}", out.uapi_version);
                     println!("page size      {} bytes", out.page_size);
-                    println!("arena          {} frames ({} MiB)", out.arena_frames, out.arena_bytes >> 20);
+                    println!(
+                        "arena          {} frames ({} MiB)",
+                        out.arena_frames,
+                        out.arena_bytes >> 20
+                    );
                 }
                 ExitCode::SUCCESS
             }

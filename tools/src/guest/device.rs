@@ -7,20 +7,49 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 /// The tests of this file.
 pub const TESTS: &[Test] = &[
-    Test { name: "device node /dev/pagearena is a root-only misc char device", run: device_node },
-    Test { name: "INFO returns the version, page size and loaded arena size", run: info_reports_params },
-    Test { name: "64 opens give 64 working spaces", run: many_opens },
-    Test { name: "unknown ioctls are ENOTTY", run: unknown_ioctl },
-    Test { name: "INFO with a wrong size or direction is EINVAL", run: info_bad_size },
-    Test { name: "INFO into a bad pointer is EFAULT", run: info_bad_pointer },
-    Test { name: "rmmod is refused while a space is open", run: rmmod_busy },
-    Test { name: "bad module parameters are refused with EINVAL", run: bad_params },
-    Test { name: "10 insmod/rmmod cycles with different arena sizes", run: reload_cycles },
+    Test {
+        name: "device node /dev/pagearena is a root-only misc char device",
+        run: device_node,
+    },
+    Test {
+        name: "INFO returns the version, page size and loaded arena size",
+        run: info_reports_params,
+    },
+    Test {
+        name: "64 opens give 64 working spaces",
+        run: many_opens,
+    },
+    Test {
+        name: "unknown ioctls are ENOTTY",
+        run: unknown_ioctl,
+    },
+    Test {
+        name: "INFO with a wrong size or direction is EINVAL",
+        run: info_bad_size,
+    },
+    Test {
+        name: "INFO into a bad pointer is EFAULT",
+        run: info_bad_pointer,
+    },
+    Test {
+        name: "rmmod is refused while a space is open",
+        run: rmmod_busy,
+    },
+    Test {
+        name: "bad module parameters are refused with EINVAL",
+        run: bad_params,
+    },
+    Test {
+        name: "10 insmod/rmmod cycles with different arena sizes",
+        run: reload_cycles,
+    },
 ];
 
 fn device_node(_: &Ctx) -> Outcome {
     let md = std::fs::metadata(uapi::PAGEARENA_DEVICE).map_err(|e| format!("stat: {e}"))?;
-    ensure(md.file_type().is_char_device(), || "not a character device".into())?;
+    ensure(md.file_type().is_char_device(), || {
+        "not a character device".into()
+    })?;
     let major = libc::major(md.rdev());
     ensure(major == 10, || format!("major {major}, want 10 (misc)"))?;
     let mode = md.mode() & 0o777;
@@ -29,13 +58,21 @@ fn device_node(_: &Ctx) -> Outcome {
 }
 
 fn info_reports_params(ctx: &Ctx) -> Outcome {
-    let info = Space::open().and_then(|s| s.info()).map_err(|e| format!("INFO: {e}"))?;
-    ensure(info.version == uapi::PAGEARENA_UAPI_VERSION, || format!("version {}", info.version))?;
+    let info = Space::open()
+        .and_then(|s| s.info())
+        .map_err(|e| format!("INFO: {e}"))?;
+    ensure(info.version == uapi::PAGEARENA_UAPI_VERSION, || {
+        format!("version {}", info.version)
+    })?;
     // SAFETY: sysconf has no memory-safety preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u32;
-    ensure(info.page_size == page, || format!("page_size {} != {page}", info.page_size))?;
+    ensure(info.page_size == page, || {
+        format!("page_size {} != {page}", info.page_size)
+    })?;
     let want = ctx.arena_mb * (1 << 20) / u64::from(page);
-    ensure(info.arena_frames == want, || format!("arena_frames {} != {want}", info.arena_frames))
+    ensure(info.arena_frames == want, || {
+        format!("arena_frames {} != {want}", info.arena_frames)
+    })
 }
 
 fn many_opens(ctx: &Ctx) -> Outcome {
@@ -45,7 +82,9 @@ fn many_opens(ctx: &Ctx) -> Outcome {
         .map_err(|e| format!("open: {e}"))?;
     for s in &spaces {
         let info = s.info().map_err(|e| format!("INFO: {e}"))?;
-        ensure(info.arena_frames == ctx.arena_mb * 256, || "INFO differs between spaces".into())?;
+        ensure(info.arena_frames == ctx.arena_mb * 256, || {
+            "INFO differs between spaces".into()
+        })?;
     }
     Ok(())
 }
@@ -55,12 +94,19 @@ fn unknown_ioctl(_: &Ctx) -> Outcome {
     let mut buf = [0u8; 64];
     let p = buf.as_mut_ptr() as usize;
     let m = uapi::PAGEARENA_IOC_MAGIC;
-    expect_errno("nr 0xee", s.ioctl_raw(uapi::ioc(uapi::IOC_READ, m, 0xee, 16), p), libc::ENOTTY)?;
+    expect_errno(
+        "nr 0xee",
+        s.ioctl_raw(uapi::ioc(uapi::IOC_READ, m, 0xee, 16), p),
+        libc::ENOTTY,
+    )?;
     expect_errno("nr 0", s.ioctl_raw(uapi::ioc(0, m, 0, 0), p), libc::ENOTTY)?;
     expect_errno("TCGETS", s.ioctl_raw(libc::TCGETS as u32, p), libc::ENOTTY)?;
     expect_errno(
         "INFO nr with another type",
-        s.ioctl_raw(uapi::ioc(uapi::IOC_READ, m + 1, uapi::PAGEARENA_NR_INFO, 16), p),
+        s.ioctl_raw(
+            uapi::ioc(uapi::IOC_READ, m + 1, uapi::PAGEARENA_NR_INFO, 16),
+            p,
+        ),
         libc::ENOTTY,
     )
 }
@@ -72,49 +118,87 @@ fn info_bad_size(_: &Ctx) -> Outcome {
     let (m, nr) = (uapi::PAGEARENA_IOC_MAGIC, uapi::PAGEARENA_NR_INFO);
     let real = std::mem::size_of::<uapi::PagearenaInfo>();
     for size in [0, 4, real - 1, real + 1, 4096] {
-        expect_errno(&format!("size {size}"), s.ioctl_raw(uapi::ioc(uapi::IOC_READ, m, nr, size), p), libc::EINVAL)?;
+        expect_errno(
+            &format!("size {size}"),
+            s.ioctl_raw(uapi::ioc(uapi::IOC_READ, m, nr, size), p),
+            libc::EINVAL,
+        )?;
     }
-    expect_errno("direction write", s.ioctl_raw(uapi::ioc(uapi::IOC_WRITE, m, nr, real), p), libc::EINVAL)?;
-    ensure(buf.iter().all(|&b| b == 0), || "a refused ioctl wrote to the buffer".into())
+    expect_errno(
+        "direction write",
+        s.ioctl_raw(uapi::ioc(uapi::IOC_WRITE, m, nr, real), p),
+        libc::EINVAL,
+    )?;
+    ensure(buf.iter().all(|&b| b == 0), || {
+        "a refused ioctl wrote to the buffer".into()
+    })
 }
 
 fn info_bad_pointer(_: &Ctx) -> Outcome {
     let s = Space::open().map_err(|e| e.to_string())?;
     let cmd = uapi::PAGEARENA_IOC_INFO;
     expect_errno("NULL", s.ioctl_raw(cmd, 0), libc::EFAULT)?;
-    expect_errno("kernel address", s.ioctl_raw(cmd, 0xffff_8880_0000_0000), libc::EFAULT)?;
+    expect_errno(
+        "kernel address",
+        s.ioctl_raw(cmd, 0xffff_8880_0000_0000),
+        libc::EFAULT,
+    )?;
     // SAFETY: an anonymous read-only mapping, unmapped below.
     let ro = unsafe {
-        libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     ensure(ro != libc::MAP_FAILED, || "mmap".into())?;
-    let r = expect_errno("read-only page", s.ioctl_raw(cmd, ro as usize), libc::EFAULT);
+    let r = expect_errno(
+        "read-only page",
+        s.ioctl_raw(cmd, ro as usize),
+        libc::EFAULT,
+    );
     // SAFETY: `ro` is the mapping made above.
     unsafe { libc::munmap(ro, 4096) };
     r?;
     // The space still works after the faults.
-    s.info().map(|_| ()).map_err(|e| format!("INFO after EFAULT: {e}"))
+    s.info()
+        .map(|_| ())
+        .map_err(|e| format!("INFO after EFAULT: {e}"))
 }
 
 fn rmmod_busy(ctx: &Ctx) -> Outcome {
     let s = Space::open().map_err(|e| e.to_string())?;
     let r = ctx.unload();
-    let busy = matches!(&r, Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EBUSY)));
+    let busy =
+        matches!(&r, Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EBUSY)));
     if r.is_ok() {
         ctx.restore()?;
         return Err("rmmod succeeded with a space open".into());
     }
-    ensure(busy, || format!("rmmod with a space open: {r:?}, want EAGAIN/EBUSY"))?;
-    s.info().map(|_| ()).map_err(|e| format!("INFO after refused rmmod: {e}"))?;
+    ensure(busy, || {
+        format!("rmmod with a space open: {r:?}, want EAGAIN/EBUSY")
+    })?;
+    s.info()
+        .map(|_| ())
+        .map_err(|e| format!("INFO after refused rmmod: {e}"))?;
     drop(s);
-    ctx.unload().map_err(|e| format!("rmmod after close: {e}"))?;
+    ctx.unload()
+        .map_err(|e| format!("rmmod after close: {e}"))?;
     ctx.restore()
 }
 
 fn bad_params(ctx: &Ctx) -> Outcome {
     ctx.unload().map_err(|e| format!("rmmod: {e}"))?;
     let mut out = Ok(());
-    for p in ["arena_mb=0", "arena_mb=65537", "arena_mb=-1", "arena_mb=lots"] {
+    for p in [
+        "arena_mb=0",
+        "arena_mb=65537",
+        "arena_mb=-1",
+        "arena_mb=lots",
+    ] {
         out = expect_errno(p, ctx.load(p), libc::EINVAL);
         if out.is_err() {
             break;
@@ -134,7 +218,10 @@ fn bad_params(ctx: &Ctx) -> Outcome {
 fn reload_cycles(ctx: &Ctx) -> Outcome {
     ctx.unload().map_err(|e| format!("rmmod: {e}"))?;
     let mut out = Ok(());
-    for (i, mb) in [1u64, 2, 3, 8, 16, 32, 64, 100, 128, 256].into_iter().enumerate() {
+    for (i, mb) in [1u64, 2, 3, 8, 16, 32, 64, 100, 128, 256]
+        .into_iter()
+        .enumerate()
+    {
         if let Err(e) = ctx.load(&format!("arena_mb={mb}")) {
             out = Err(format!("cycle {i}: insmod arena_mb={mb}: {e}"));
             break;
@@ -144,7 +231,10 @@ fn reload_cycles(ctx: &Ctx) -> Outcome {
         match (got, unload) {
             (Ok(info), Ok(())) if info.arena_frames == mb * 256 => {}
             (Ok(info), Ok(())) => {
-                out = Err(format!("cycle {i}: arena_frames {} for arena_mb={mb}", info.arena_frames));
+                out = Err(format!(
+                    "cycle {i}: arena_frames {} for arena_mb={mb}",
+                    info.arena_frames
+                ));
                 break;
             }
             (got, unload) => {

@@ -31,7 +31,8 @@ impl Ctx {
         if crate::kmod::is_loaded("pagearena") {
             return Ok(());
         }
-        self.load(&self.params).map_err(|e| format!("reloading the module: {e}"))
+        self.load(&self.params)
+            .map_err(|e| format!("reloading the module: {e}"))
     }
 }
 
@@ -53,7 +54,10 @@ pub fn all() -> Vec<Test> {
 
 impl Clone for Test {
     fn clone(&self) -> Self {
-        Test { name: self.name, run: self.run }
+        Test {
+            name: self.name,
+            run: self.run,
+        }
     }
 }
 
@@ -70,7 +74,12 @@ pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Outcome {
 pub fn expect_errno<T: std::fmt::Debug>(what: &str, r: std::io::Result<T>, want: i32) -> Outcome {
     match r {
         Err(e) if e.raw_os_error() == Some(want) => Ok(()),
-        Err(e) => Err(format!("{what}: expected errno {want} ({}), got {e}", std::io::Error::from_raw_os_error(want))),
-        Ok(v) => Err(format!("{what}: expected errno {want}, but it succeeded with {v:?}")),
+        Err(e) => Err(format!(
+            "{what}: expected errno {want} ({}), got {e}",
+            std::io::Error::from_raw_os_error(want)
+        )),
+        Ok(v) => Err(format!(
+            "{what}: expected errno {want}, but it succeeded with {v:?}"
+        )),
     }
 }
