@@ -29,7 +29,7 @@ pub fn dispatch(_space: &Space, cmd: u32, arg: usize) -> Result<isize> {
             let info = uapi::PagearenaInfo {
                 version: uapi::PAGEARENA_UAPI_VERSION,
                 page_size: kernel::page::PAGE_SIZE as u32,
-                arena_frames: ArenaParams::get().frames,
+                arena_frames: ArenaParams::from_module_params()?.frames,
             };
             write_to_user(arg, &info)?;
             Ok(0)

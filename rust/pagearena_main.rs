@@ -55,8 +55,8 @@ pub struct ArenaParams {
 }
 
 impl ArenaParams {
-    /// Reads and validates the module parameters.
-    fn from_module_params() -> Result<Self> {
+    /// Reads and validates the module parameters (`EINVAL` if out of range).
+    pub fn from_module_params() -> Result<Self> {
         let mb = module_parameters::arena_mb.value();
         if mb == 0 || mb > ARENA_MB_MAX {
             pr_err!("arena_mb={} is out of range 1..={}\n", mb, ARENA_MB_MAX);
@@ -65,17 +65,6 @@ impl ArenaParams {
         Ok(Self {
             frames: u64::from(mb) * (1 << 20) / kernel::page::PAGE_SIZE as u64,
         })
-    }
-
-    /// The parameters the module was loaded with.
-    ///
-    /// They were validated by [`Pagearena::init`] before the device existed, so
-    /// every caller (all of which are reached through the device) sees valid values.
-    pub fn get() -> Self {
-        let mb = module_parameters::arena_mb.value();
-        Self {
-            frames: u64::from(mb) * (1 << 20) / kernel::page::PAGE_SIZE as u64,
-        }
     }
 }
 

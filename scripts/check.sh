@@ -4,7 +4,7 @@
 # Arguments are passed to pagearena-test (e.g. --filter INFO, --selftest fail).
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
-cd "$PA_REPO"
+cd "$PA_REPO" || exit 1
 mkdir -p logs
 host_log=logs/check-host.log
 guest_log=logs/check-guest.log

@@ -46,13 +46,13 @@ fetch_source() {
     rm -rf "$dir" && mv "$dir.tmp/linux-source-$PA_KSERIES" "$dir" && rm -rf "$dir.tmp" "$deb"
     touch "$dir/.pagearena-unpacked"
   fi
-  ln -sfn "$dir" "$PA_CACHE/src/current"
+  ln -sfn "$dir" "$PA_CACHE/src/current-$PA_KSERIES"
 }
 
-if [ ! -f "$PA_CACHE/src/current/.pagearena-unpacked" ] || [ "${PAGEARENA_REFRESH_SOURCE:-0}" = 1 ]; then
+if [ ! -f "$PA_CACHE/src/current-$PA_KSERIES/.pagearena-unpacked" ] || [ "${PAGEARENA_REFRESH_SOURCE:-0}" = 1 ]; then
   fetch_source
 fi
-src=$(readlink -f "$PA_CACHE/src/current")
+src=$(readlink -f "$PA_CACHE/src/current-$PA_KSERIES")
 kver=$(make -s -C "$src" kernelversion)
 # Bump when the way the kernel is built changes (not for edits that don't).
 recipe=1

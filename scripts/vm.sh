@@ -20,7 +20,7 @@ mkdir -p "$PA_REPO/logs"
 log="$PA_REPO/logs/vm-$flavour-$(date +%Y%m%d-%H%M%S).log"
 export PATH="$PA_CACHE/venv/bin:$PATH"
 
-start=$(date +%s.%N)
+start=$SECONDS
 set +e
 # --verbose sends the kernel console to stderr (into the log); the command's
 # own stdout/stderr come through virtio ports to our stdout.
@@ -31,8 +31,8 @@ timeout --foreground "${PAGEARENA_VM_TIMEOUT:-1800}" \
 rc=$?
 set -e
 ln -sfn "$(basename "$log")" "$PA_REPO/logs/vm-$flavour-last.log"
-secs=$(echo "$(date +%s.%N) - $start" | bc)
+secs=$((SECONDS - start))
 [ $rc = 124 ] && pa_log "guest timed out after ${PAGEARENA_VM_TIMEOUT:-1800} s"
 boot=$(grep -m1 -o '^\[ *[0-9.]*\] Run .* as init process' "$log" | grep -o '[0-9.]*' | head -1 || true)
-pa_log "guest ($flavour) exited with status $rc after ${secs%.*} s (init started at ${boot:-?} s guest time); console log: $log"
+pa_log "guest ($flavour) exited with status $rc after $secs s (init started at ${boot:-?} s guest time); console log: $log"
 exit $rc

@@ -40,6 +40,7 @@ impl Ctx {
 pub type Outcome = Result<(), String>;
 
 /// A named test.
+#[derive(Clone, Copy)]
 pub struct Test {
     /// Name printed in the TAP line.
     pub name: &'static str,
@@ -50,15 +51,6 @@ pub struct Test {
 /// Every test, in the order they run.
 pub fn all() -> Vec<Test> {
     device::TESTS.to_vec()
-}
-
-impl Clone for Test {
-    fn clone(&self) -> Self {
-        Test {
-            name: self.name,
-            run: self.run,
-        }
-    }
 }
 
 /// Fails with `msg` unless `cond`.
