@@ -60,7 +60,8 @@ host-test: lint
 	$(CARGO) test --workspace --release
 
 # SELFTEST=fail adds a deliberately failing test; SELFTEST=warn loads the module
-# with selftest_warn=1 (a WARN at load). Both must make `make check` fail.
+# with selftest_warn=1 (a WARN at load); SELFTEST=hang adds a test that never
+# returns (with TEST_ARGS='--timeout 5'). Each must make `make check` fail.
 GUEST_TEST_FLAGS := $(if $(SELFTEST),--selftest $(SELFTEST)) $(TEST_ARGS)
 
 check:

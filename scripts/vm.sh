@@ -6,7 +6,7 @@
 # status. The full guest console log is saved to logs/vm-FLAVOUR-<time>.log
 # (path printed at the end; also in logs/vm-FLAVOUR-last.log).
 # Environment: PAGEARENA_VM_MEM (default 2G), PAGEARENA_VM_CPUS (default 2),
-# PAGEARENA_VM_TIMEOUT in seconds (default 1800).
+# PAGEARENA_VM_TIMEOUT in seconds (default 900).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -24,7 +24,7 @@ start=$SECONDS
 set +e
 # --verbose sends the kernel console to stderr (into the log); the command's
 # own stdout/stderr come through virtio ports to our stdout.
-timeout --foreground "${PAGEARENA_VM_TIMEOUT:-1800}" \
+timeout --foreground "${PAGEARENA_VM_TIMEOUT:-900}" \
   "$PA_VNG" --run "$build/arch/x86/boot/bzImage" --disable-kvm \
   --cpus "${PAGEARENA_VM_CPUS:-2}" -m "${PAGEARENA_VM_MEM:-2G}" --user root \
   --cwd "$PA_REPO" --verbose --exec "$*" 2>"$log"
@@ -32,7 +32,7 @@ rc=$?
 set -e
 ln -sfn "$(basename "$log")" "$PA_REPO/logs/vm-$flavour-last.log"
 secs=$((SECONDS - start))
-[ $rc = 124 ] && pa_log "guest timed out after ${PAGEARENA_VM_TIMEOUT:-1800} s"
+[ $rc = 124 ] && pa_log "guest timed out after ${PAGEARENA_VM_TIMEOUT:-900} s"
 boot=$(grep -m1 -o '^\[ *[0-9.]*\] Run .* as init process' "$log" | grep -o '[0-9.]*' | head -1 || true)
 pa_log "guest ($flavour) exited with status $rc after $secs s (init started at ${boot:-?} s guest time); console log: $log"
 exit $rc

@@ -9,7 +9,9 @@ use pagearena_tools::{kmod, kmsg};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Selftest {
@@ -17,6 +19,8 @@ enum Selftest {
     Fail,
     /// Load the module with selftest_warn=1, which WARNs at load.
     Warn,
+    /// Add a test that never returns, to show --timeout stops the run.
+    Hang,
 }
 
 #[derive(Parser)]
@@ -40,20 +44,57 @@ struct Args {
     /// Prove the runner catches failures: a failing test, or a WARN in the log.
     #[arg(long, value_enum)]
     selftest: Option<Selftest>,
+    /// Seconds one test may take; a test still running then fails the run,
+    /// which stops at once (the kernel may be stuck).
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+/// Runs `t` in its own thread; `None` if it has not finished after `timeout`.
+fn run_with_timeout(t: Test, ctx: &Ctx, timeout: Duration) -> Option<guest::Outcome> {
+    let (tx, rx) = mpsc::channel();
+    let ctx = ctx.clone();
+    thread::spawn(move || {
+        let r = catch_unwind(AssertUnwindSafe(|| (t.run)(&ctx))).unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or(p.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            Err(format!("panicked: {msg}"))
+        });
+        let _ = tx.send(r);
+    });
+    rx.recv_timeout(timeout).ok()
 }
 
 fn always_fails(_: &Ctx) -> guest::Outcome {
     Err("deliberate failure (--selftest fail)".into())
 }
 
+fn never_returns(_: &Ctx) -> guest::Outcome {
+    loop {
+        thread::sleep(Duration::from_secs(3600));
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut tests: Vec<Test> = guest::all();
-    if matches!(args.selftest, Some(Selftest::Fail)) {
-        tests.push(Test {
+    match args.selftest {
+        Some(Selftest::Fail) => tests.push(Test {
             name: "selftest: a deliberately failing test",
             run: always_fails,
-        });
+        }),
+        // First, so that the tests after it are reported as not run.
+        Some(Selftest::Hang) => tests.insert(
+            0,
+            Test {
+                name: "selftest: a test that never returns",
+                run: never_returns,
+            },
+        ),
+        _ => {}
     }
     if let Some(f) = &args.filter {
         tests.retain(|t| t.name.contains(f.as_str()));
@@ -122,16 +163,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    for t in &tests {
+    for (i, t) in tests.iter().enumerate() {
         let start = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| (t.run)(&ctx))).unwrap_or_else(|p| {
-            Err(format!(
-                "panicked: {:?}",
-                p.downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or(p.downcast_ref::<&str>().copied())
-            ))
-        });
+        let Some(r) = run_with_timeout(*t, &ctx, Duration::from_secs(args.timeout)) else {
+            let why = format!("still running after {} s: stopping the run", args.timeout);
+            report(false, t.name, &why, &mut passed, &mut failed);
+            for rest in &tests[i + 1..] {
+                report(
+                    false,
+                    rest.name,
+                    "not run: an earlier test timed out",
+                    &mut passed,
+                    &mut failed,
+                );
+            }
+            if let Ok(lines) = log.read_new() {
+                for l in kmsg::splats(&lines) {
+                    println!("#   kernel: {l}");
+                }
+            }
+            println!("{passed} passed, {failed} failed");
+            // The stuck thread cannot be joined; leave now so the guest powers off.
+            std::process::exit(1);
+        };
         // A test must leave the module loaded for the next one.
         let r = r.and(ctx.restore());
         let name = format!("{} ({} ms)", t.name, start.elapsed().as_millis());

@@ -6,6 +6,7 @@ pub mod device;
 use std::path::PathBuf;
 
 /// What a test may use: the module file and the parameters it is loaded with.
+#[derive(Clone)]
 pub struct Ctx {
     /// Path of `pagearena.ko`.
     pub module: PathBuf,
