@@ -15,7 +15,11 @@ CACHE := $(or $(PAGEARENA_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pagearen
 
 # Toolchain for the module: scripts/common.sh (override with LLVM=, KRUSTC=).
 
-# Host tools and tests use the rustup toolchain (cargo on PATH).
+# Host tools and tests use the rustup toolchain (cargo, rustfmt, clippy),
+# from ~/.cargo/bin where PATH does not have it.
+ifeq ($(shell command -v cargo),)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+endif
 CARGO ?= cargo
 
 .PHONY: all modules module deps kernel tools lint host-test check run vm demo fuzz bench clean distclean-cache help

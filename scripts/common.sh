@@ -16,6 +16,8 @@ PA_VNG=$PA_CACHE/venv/bin/vng
 PA_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 export LIBCLANG_PATH=/usr/lib/llvm-22/lib
+# rustup's cargo, even where the caller's PATH lacks it (e.g. a trimmed CI env).
+command -v cargo >/dev/null 2>&1 || export PATH="$HOME/.cargo/bin:$PATH"
 
 pa_log() { printf '\033[1m[pagearena]\033[0m %s\n' "$*" >&2; }
 pa_die() { printf '\033[1;31m[pagearena] error:\033[0m %s\n' "$*" >&2; exit 1; }
