@@ -10,15 +10,21 @@
 //! - [`space`]: one address space per `open()` of the device;
 //! - [`ioctl`]: the ioctl dispatcher;
 //! - [`mm`]: the kernel-independent mm core (`rust/mm/src/`), the same source
-//!   files that `cargo test` runs on the host.
+//!   files that `cargo test` runs on the host;
+//! - [`frames`]: the arena's pages from `alloc_pages`, as the core's frame memory;
+//! - [`errno`]: the core's errors as errnos;
+//! - [`selftest`]: the core run in the kernel (`selftest_core=1`).
 
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
 };
 
+pub mod errno;
+pub mod frames;
 pub mod ioctl;
 pub mod mm;
+pub mod selftest;
 pub mod space;
 pub mod uapi;
 
@@ -36,6 +42,10 @@ module! {
         selftest_warn: bool {
             default: false,
             description: "Test only: WARN once at load, to prove the test runner catches splats",
+        },
+        selftest_core: bool {
+            default: false,
+            description: "Run the mm core's self-test over real pages at load; fail the load if it fails",
         },
     },
 }
@@ -84,6 +94,9 @@ impl kernel::InPlaceModule for Pagearena {
         try_pin_init!(Self {
             _miscdev <- {
                 let frames = params?.frames;
+                if module_parameters::selftest_core.value() {
+                    selftest::mm_core()?;
+                }
                 pr_info!("loaded: {} frames of {} bytes\n", frames, kernel::page::PAGE_SIZE);
                 MiscDeviceRegistration::register(MiscDeviceOptions { name: c"pagearena" })
             },

@@ -2,6 +2,7 @@
 //! a description of what went wrong. `pagearena-test` runs them.
 
 pub mod device;
+pub mod mm_core;
 
 use std::path::PathBuf;
 
@@ -51,7 +52,7 @@ pub struct Test {
 
 /// Every test, in the order they run.
 pub fn all() -> Vec<Test> {
-    device::TESTS.to_vec()
+    [device::TESTS, mm_core::TESTS].concat()
 }
 
 /// Fails with `msg` unless `cond`.

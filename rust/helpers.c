@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C helpers for pagearena: what is static inline in C, and so missing from
+ * kernel::bindings. Declared in Rust in the file that uses each.
+ */
+#include <linux/mm.h>
+
+void *pagearena_page_address(const struct page *page);
+
+/* The direct-map address of @page (rust/frames.rs). */
+void *pagearena_page_address(const struct page *page)
+{
+	return page_address(page);
+}
