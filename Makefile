@@ -11,7 +11,6 @@
 SHELL := /bin/bash
 REPO := $(CURDIR)
 FLAVOUR ?= debug
-CACHE := $(or $(PAGEARENA_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/pagearena)
 
 # Toolchain for the module: scripts/common.sh (override with LLVM=, KRUSTC=).
 
@@ -22,7 +21,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 endif
 CARGO ?= cargo
 
-.PHONY: all modules module deps kernel tools lint host-test check run vm demo fuzz bench clean distclean-cache help
+.PHONY: all modules module deps kernel tools lint check run vm fuzz bench clean distclean-cache help
 
 all: modules
 
@@ -60,9 +59,6 @@ lint:
 	@rustfmt --edition 2021 --check $(wildcard rust/*.rs)
 	@$(CARGO) clippy --quiet --workspace --all-targets --release -- -D warnings
 
-host-test: lint
-	$(CARGO) test --workspace --release
-
 # SELFTEST=fail adds a deliberately failing test; SELFTEST=warn loads the module
 # with selftest_warn=1 (a WARN at load); SELFTEST=hang adds a test that never
 # returns (with TEST_ARGS='--timeout 5'). Each must make `make check` fail.
@@ -92,4 +88,4 @@ clean:
 	rm -rf build target logs
 
 distclean-cache:
-	rm -rf $(CACHE)
+	@. scripts/common.sh && echo "rm -rf $$PA_CACHE" && rm -rf "$$PA_CACHE"

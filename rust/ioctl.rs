@@ -5,15 +5,13 @@
 use crate::{space::Space, uapi, ArenaParams};
 use kernel::{
     prelude::*,
-    transmute::{AsBytes, FromBytes},
+    transmute::AsBytes,
     uaccess::{UserPtr, UserSlice},
 };
 
 // SAFETY: `PagearenaInfo` is `#[repr(C)]` with fields `u32, u32, u64`: no padding
-// (8-byte field at offset 8), and every byte pattern is a valid value.
+// (8-byte field at offset 8), so every byte of it is initialised.
 unsafe impl AsBytes for uapi::PagearenaInfo {}
-// SAFETY: As above: plain integers, no padding, any bit pattern is valid.
-unsafe impl FromBytes for uapi::PagearenaInfo {}
 
 /// Handles one ioctl on `space`.
 ///

@@ -68,6 +68,36 @@ fn run_with_timeout(t: Test, ctx: &Ctx, timeout: Duration) -> Option<guest::Outc
     rx.recv_timeout(timeout).ok()
 }
 
+/// TAP output: numbers the lines and counts the outcomes.
+#[derive(Default)]
+struct Tap {
+    n: u32,
+    passed: u32,
+    failed: u32,
+}
+
+impl Tap {
+    /// Prints `ok N - name`, or `not ok N - name` and `detail` as comments.
+    fn report(&mut self, ok: bool, name: &str, detail: &str) {
+        self.n += 1;
+        if ok {
+            self.passed += 1;
+            println!("ok {} - {name}", self.n);
+        } else {
+            self.failed += 1;
+            println!("not ok {} - {name}", self.n);
+            for l in detail.lines() {
+                println!("#   {l}");
+            }
+        }
+    }
+
+    /// Prints the closing line `N passed, N failed`.
+    fn summary(&self) {
+        println!("{} passed, {} failed", self.passed, self.failed);
+    }
+}
+
 fn always_fails(_: &Ctx) -> guest::Outcome {
     Err("deliberate failure (--selftest fail)".into())
 }
@@ -113,21 +143,7 @@ fn main() -> ExitCode {
         params,
         arena_mb: args.arena_mb,
     };
-    let (mut passed, mut failed) = (0u32, 0u32);
-    let mut n = 0u32;
-    let mut report = |ok: bool, name: &str, detail: &str, passed: &mut u32, failed: &mut u32| {
-        n += 1;
-        if ok {
-            *passed += 1;
-            println!("ok {n} - {name}");
-        } else {
-            *failed += 1;
-            println!("not ok {n} - {name}");
-            for l in detail.lines() {
-                println!("#   {l}");
-            }
-        }
-    };
+    let mut tap = Tap::default();
 
     let mut log = match kmsg::Kmsg::from_now() {
         Ok(k) => k,
@@ -144,22 +160,14 @@ fn main() -> ExitCode {
     }
     let t0 = Instant::now();
     match ctx.load(&ctx.params) {
-        Ok(()) => report(
+        Ok(()) => tap.report(
             true,
             &format!("insmod {} {}", ctx.module.display(), ctx.params),
             "",
-            &mut passed,
-            &mut failed,
         ),
         Err(e) => {
-            report(
-                false,
-                "insmod",
-                &format!("{}: {e}", ctx.module.display()),
-                &mut passed,
-                &mut failed,
-            );
-            println!("{passed} passed, {failed} failed");
+            tap.report(false, "insmod", &format!("{}: {e}", ctx.module.display()));
+            tap.summary();
             return ExitCode::FAILURE;
         }
     }
@@ -167,44 +175,30 @@ fn main() -> ExitCode {
         let start = Instant::now();
         let Some(r) = run_with_timeout(*t, &ctx, Duration::from_secs(args.timeout)) else {
             let why = format!("still running after {} s: stopping the run", args.timeout);
-            report(false, t.name, &why, &mut passed, &mut failed);
+            tap.report(false, t.name, &why);
             for rest in &tests[i + 1..] {
-                report(
-                    false,
-                    rest.name,
-                    "not run: an earlier test timed out",
-                    &mut passed,
-                    &mut failed,
-                );
+                tap.report(false, rest.name, "not run: an earlier test timed out");
             }
             if let Ok(lines) = log.read_new() {
                 for l in kmsg::splats(&lines) {
                     println!("#   kernel: {l}");
                 }
             }
-            println!("{passed} passed, {failed} failed");
+            tap.summary();
             // The stuck thread cannot be joined; leave now so the guest powers off.
             std::process::exit(1);
         };
         // A test must leave the module loaded for the next one.
         let r = r.and(ctx.restore());
         let name = format!("{} ({} ms)", t.name, start.elapsed().as_millis());
-        report(
+        tap.report(
             r.is_ok(),
             &name,
             r.as_ref().err().map_or("", String::as_str),
-            &mut passed,
-            &mut failed,
         );
     }
     let unload = ctx.unload();
-    report(
-        unload.is_ok(),
-        "rmmod pagearena",
-        &format!("{unload:?}"),
-        &mut passed,
-        &mut failed,
-    );
+    tap.report(unload.is_ok(), "rmmod pagearena", &format!("{unload:?}"));
 
     // Give printk a moment to flush, then read everything logged during the run.
     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -223,25 +217,21 @@ fn main() -> ExitCode {
                 }
                 d
             };
-            report(
+            tap.report(
                 bad.is_empty(),
                 &format!("kernel log is clean ({} lines scanned)", lines.len()),
                 &detail,
-                &mut passed,
-                &mut failed,
             );
         }
-        Err(e) => report(
+        Err(e) => tap.report(
             false,
             "kernel log is clean",
             &format!("reading /dev/kmsg: {e}"),
-            &mut passed,
-            &mut failed,
         ),
     }
     eprintln!("# suite took {:.1} s", t0.elapsed().as_secs_f64());
-    println!("{passed} passed, {failed} failed");
-    if failed == 0 {
+    tap.summary();
+    if tap.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
