@@ -11,6 +11,8 @@ extern "C" {
     /// `page_address()` (static inline in C), from `rust/helpers.c`. Takes a
     /// `struct page *` (as `c_void`: its bindgen type is not FFI-safe).
     fn pagearena_page_address(page: *const core::ffi::c_void) -> *mut core::ffi::c_void;
+    /// `virt_to_pfn()` (static inline in C), from `rust/helpers.c`.
+    fn pagearena_virt_to_pfn(addr: *const core::ffi::c_void) -> usize;
 }
 
 /// The largest block asked of the page allocator: 2^10 pages, 4 MiB.
@@ -25,6 +27,12 @@ struct Block {
     page: *mut bindings::page,
     order: u32,
 }
+
+// SAFETY: A block is owned memory; the pointer is used only to free it, which
+// any thread may do.
+unsafe impl Send for Block {}
+// SAFETY: `&Block` gives no access to the pointer.
+unsafe impl Sync for Block {}
 
 impl Drop for Block {
     fn drop(&mut self) {
@@ -90,6 +98,15 @@ impl KernelFrames {
     /// The direct-map address of frame `pfn`.
     fn page(&self, pfn: Pfn) -> Option<usize> {
         self.addrs.get(pfn.idx()).copied()
+    }
+
+    /// The kernel's page frame number of arena frame `pfn`: what a PTE
+    /// mapping it holds.
+    pub fn kernel_pfn(&self, pfn: Pfn) -> Option<usize> {
+        let addr = self.page(pfn)?;
+        // SAFETY: `addr` is a direct-map address of a page we own (type
+        // invariant); `virt_to_pfn` only computes with it.
+        Some(unsafe { pagearena_virt_to_pfn(addr as *const core::ffi::c_void) })
     }
 
     /// The word at `addr`, as an atomic.

@@ -12,3 +12,11 @@ void *pagearena_page_address(const struct page *page)
 {
 	return page_address(page);
 }
+
+unsigned long pagearena_virt_to_pfn(const void *addr);
+
+/* The page frame number of a direct-map address (rust/frames.rs). */
+unsigned long pagearena_virt_to_pfn(const void *addr)
+{
+	return virt_to_pfn(addr);
+}

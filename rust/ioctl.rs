@@ -2,22 +2,41 @@
 
 //! The ioctl dispatcher of `/dev/pagearena` (commands in [`crate::uapi`]).
 
-use crate::{space::Space, uapi, ArenaParams};
+use crate::{
+    arena::{arena, Event},
+    mm::pagetable::{Pte, PteKind},
+    space::{self, Space},
+    uapi::{self, page_state},
+    ArenaParams,
+};
 use kernel::{
+    fs::File,
     prelude::*,
-    transmute::AsBytes,
+    sync::ArcBorrow,
+    transmute::{AsBytes, FromBytes},
     uaccess::{UserPtr, UserSlice},
 };
 
 // SAFETY: `PagearenaInfo` is `#[repr(C)]` with fields `u32, u32, u64`: no padding
 // (8-byte field at offset 8), so every byte of it is initialised.
 unsafe impl AsBytes for uapi::PagearenaInfo {}
+// SAFETY: `#[repr(C)]`, two `u32`s then only `u64`s: no padding.
+unsafe impl AsBytes for uapi::PagearenaStats {}
+// SAFETY: `#[repr(C)]`, two `u32`s then only `u64`s: no padding.
+unsafe impl AsBytes for uapi::PagearenaSpaceStats {}
+// SAFETY: `#[repr(C)]`, two `u32`s then only `u64`s: no padding.
+unsafe impl AsBytes for uapi::PagearenaPageStateArgs {}
+// SAFETY: Integers only, so any bit pattern is a valid value.
+unsafe impl FromBytes for uapi::PagearenaPageStateArgs {}
+
+/// Pages reported per chunk of a page-state query (one buffer, 32 KiB).
+const PAGE_STATE_CHUNK: u64 = 4096;
 
 /// Handles one ioctl on `space`.
 ///
 /// Unknown commands are `ENOTTY`; a known command with the wrong size or
 /// direction is `EINVAL`; a bad user pointer is `EFAULT`.
-pub fn dispatch(_space: &Space, cmd: u32, arg: usize) -> Result<isize> {
+pub fn dispatch(space: ArcBorrow<'_, Space>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
     if uapi::ioc_type(cmd) != uapi::PAGEARENA_IOC_MAGIC {
         return Err(ENOTTY);
     }
@@ -32,7 +51,133 @@ pub fn dispatch(_space: &Space, cmd: u32, arg: usize) -> Result<isize> {
             write_to_user(arg, &info)?;
             Ok(0)
         }
+        uapi::PAGEARENA_NR_STATS => {
+            check_cmd(cmd, uapi::PAGEARENA_IOC_STATS)?;
+            write_to_user(arg, &stats())?;
+            Ok(0)
+        }
+        uapi::PAGEARENA_NR_SPACE_STATS => {
+            check_cmd(cmd, uapi::PAGEARENA_IOC_SPACE_STATS)?;
+            write_to_user(arg, &space.stats())?;
+            Ok(0)
+        }
+        uapi::PAGEARENA_NR_PAGE_STATE => {
+            check_cmd(cmd, uapi::PAGEARENA_IOC_PAGE_STATE)?;
+            page_state_query(&space, arg)
+        }
+        uapi::PAGEARENA_NR_CLONE => {
+            check_cmd(cmd, uapi::PAGEARENA_IOC_CLONE)?;
+            space::clone_space(&space, file)
+        }
+        uapi::PAGEARENA_NR_SET_FORK_MODE => {
+            check_cmd(cmd, uapi::PAGEARENA_IOC_SET_FORK_MODE)?;
+            match arg {
+                uapi::PAGEARENA_FORK_SHARED => space.set_fork_cow(false),
+                uapi::PAGEARENA_FORK_COW => space.set_fork_cow(true),
+                _ => return Err(EINVAL),
+            }
+            Ok(0)
+        }
         _ => Err(ENOTTY),
+    }
+}
+
+/// The arena's counters.
+pub fn stats() -> uapi::PagearenaStats {
+    let a = arena();
+    let (nr_free, _) = a.buddyinfo();
+    let slabs = a.slabinfo();
+    let ev = a.events();
+    let mut nr_spaces = 0;
+    space::for_each_space(|_| nr_spaces += 1);
+    uapi::PagearenaStats {
+        version: uapi::PAGEARENA_UAPI_VERSION,
+        reserved: 0,
+        nr_frames: a.nr_frames() as u64,
+        nr_free: nr_free as u64,
+        nr_spaces,
+        nr_pt_nodes: slabs[0].active_objs as u64,
+        nr_slab_frames: slabs
+            .iter()
+            .map(|s| (s.num_slabs * s.pagesperslab as usize) as u64)
+            .sum(),
+        pgfault: ev[Event::PgFault as usize],
+        zero_page_fault: ev[Event::ZeroFault as usize],
+        demand_zero_fault: ev[Event::DemandZeroFault as usize],
+        cow_fault: ev[Event::CowFault as usize],
+        cow_reuse_fault: ev[Event::CowReuseFault as usize],
+        minor_fault: ev[Event::MinorFault as usize],
+        oom_fault: ev[Event::OomFault as usize],
+        space_clone: ev[Event::Clone as usize],
+        fork_snapshot: ev[Event::ForkSnapshot as usize],
+    }
+}
+
+/// `PAGEARENA_IOC_PAGE_STATE`.
+fn page_state_query(space: &Space, arg: usize) -> Result<isize> {
+    let size = core::mem::size_of::<uapi::PagearenaPageStateArgs>();
+    let mut args: uapi::PagearenaPageStateArgs = UserSlice::new(UserPtr::from_addr(arg), size)
+        .reader()
+        .read()?;
+    if (args.version != 0 && args.version != uapi::PAGEARENA_UAPI_VERSION)
+        || args.reserved != 0
+        || args.count > uapi::PAGEARENA_PAGE_STATE_MAX
+        || args.start.saturating_add(args.count) > uapi::PAGEARENA_SPACE_MAX_PAGES
+    {
+        return Err(EINVAL);
+    }
+    let bytes = usize::try_from(args.count)? * 8;
+    let mut out = UserSlice::new(UserPtr::from_addr(args.buf as usize), bytes).writer();
+    let a = arena();
+    let mut buf =
+        KVec::<u64>::with_capacity(PAGE_STATE_CHUNK.min(args.count) as usize, GFP_KERNEL)?;
+    let mut at = args.start;
+    let end = args.start + args.count;
+    while at < end {
+        let n = PAGE_STATE_CHUNK.min(end - at);
+        buf.clear();
+        buf.resize(n as usize, 0, GFP_KERNEL)?;
+        {
+            // Fill under the mutex, copy out after: the user buffer may be
+            // arena memory of this very space, and faulting on it needs the
+            // mutex.
+            let inner = space.inner.lock();
+            inner.pt.for_each(&a.mem, at, at + n, |i, pte| {
+                if let Some(e) = buf.get_mut((i - at) as usize) {
+                    *e = encode(pte);
+                }
+            });
+        }
+        out.write_slice(AsBytes::as_bytes(&buf[..]))?;
+        at += n;
+    }
+    args.version = uapi::PAGEARENA_UAPI_VERSION;
+    write_to_user(arg, &args)?;
+    Ok(0)
+}
+
+/// One page's state as [`uapi::page_state`] encodes it.
+fn encode(pte: Pte) -> u64 {
+    let mut bits = 0;
+    if pte.has(Pte::WRITE) {
+        bits |= page_state::WRITABLE;
+    }
+    if pte.has(Pte::DIRTY) {
+        bits |= page_state::DIRTY;
+    }
+    match pte.kind() {
+        PteKind::None => 0,
+        PteKind::Zero => page_state::encode(page_state::Kind::Zero, 0, 0, 0),
+        PteKind::Frame(pfn) => {
+            let count = arena().frame(pfn).map_or(0, |f| f.count());
+            page_state::encode(
+                page_state::Kind::Frame,
+                u64::from(pfn.0),
+                u64::from(count),
+                bits,
+            )
+        }
+        PteKind::Swap(slot) => page_state::encode(page_state::Kind::Swap, u64::from(slot), 0, bits),
     }
 }
 

@@ -7,8 +7,16 @@
 //! unload. The pieces it is made of:
 //!
 //! - [`uapi`]: ioctl numbers and argument types, shared verbatim with `tools/`;
-//! - [`space`]: one address space per `open()` of the device;
+//! - [`arena`]: the frame pool, its buddy allocator and slab caches, the zero
+//!   frame, the event counters;
+//! - [`space`]: one address space per `open()` of the device, its mmap and
+//!   clone, fork-COW snapshots;
+//! - [`memory`]: the page-fault handler (zero page, demand zero, COW);
+//! - [`rmap`]: the reverse map, zapping a page's PTEs in every process;
+//! - [`vm_ops`]: a safe abstraction of `vm_operations_struct`;
+//! - [`file`]: files of the device opened by the module (clone's new fd);
 //! - [`ioctl`]: the ioctl dispatcher;
+//! - [`debugfs`]: `vmstat`, `buddyinfo`, `slabinfo`, `spaces`;
 //! - [`mm`]: the kernel-independent mm core (`rust/mm/src/`), the same source
 //!   files that `cargo test` runs on the host;
 //! - [`frames`]: the arena's pages from `alloc_pages`, as the core's frame memory;
@@ -20,13 +28,19 @@ use kernel::{
     prelude::*,
 };
 
+pub mod arena;
+pub mod debugfs;
 pub mod errno;
+pub mod file;
 pub mod frames;
 pub mod ioctl;
+pub mod memory;
 pub mod mm;
+pub mod rmap;
 pub mod selftest;
 pub mod space;
 pub mod uapi;
+pub mod vm_ops;
 
 module! {
     type: Pagearena,
@@ -46,6 +60,10 @@ module! {
         selftest_core: bool {
             default: false,
             description: "Run the mm core's self-test over real pages at load; fail the load if it fails",
+        },
+        slab_debug: bool {
+            default: false,
+            description: "Red zones and poisoning in the arena's slab caches (like slub_debug=FZP)",
         },
     },
 }
@@ -78,28 +96,56 @@ impl ArenaParams {
     }
 }
 
-/// The module: owns the misc device registration.
+/// The module: the device, debugfs, and the arena they use.
+///
+/// Fields drop in order: the device goes first (no new opens; none are open,
+/// or the module could not be unloading), then debugfs (waiting out readers),
+/// then the arena, which checks that every frame came back.
 #[pin_data(PinnedDrop)]
 pub struct Pagearena {
     #[pin]
     _miscdev: MiscDeviceRegistration<space::Space>,
+    _debugfs: debugfs::Debugfs,
+    _arena: Pin<KBox<arena::Arena>>,
+}
+
+impl Pagearena {
+    /// Takes the arena's memory and publishes the arena.
+    fn setup() -> Result<(Pin<KBox<arena::Arena>>, debugfs::Debugfs)> {
+        let params = ArenaParams::from_module_params()?;
+        if module_parameters::selftest_core.value() {
+            selftest::mm_core()?;
+        }
+        let frames = usize::try_from(params.frames)?;
+        let init = arena::Arena::new(frames, module_parameters::slab_debug.value())?;
+        let arena = KBox::pin_init(init, GFP_KERNEL)?;
+        arena.as_ref().publish();
+        let debugfs = debugfs::Debugfs::new()?;
+        pr_info!(
+            "loaded: {} frames of {} bytes, zero frame {}\n",
+            frames,
+            kernel::page::PAGE_SIZE,
+            arena.zero.0
+        );
+        Ok((arena, debugfs))
+    }
 }
 
 impl kernel::InPlaceModule for Pagearena {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        let params = ArenaParams::from_module_params();
         if module_parameters::selftest_warn.value() {
             kernel::warn_on!(true);
         }
+        let (arena, debugfs) = match Self::setup() {
+            Ok((a, d)) => (Ok(a), Ok(d)),
+            Err(e) => (Err(e), Err(e)),
+        };
+        // Initialised in this order (the arena before anything that can call
+        // into it), dropped in the declaration order above.
         try_pin_init!(Self {
-            _miscdev <- {
-                let frames = params?.frames;
-                if module_parameters::selftest_core.value() {
-                    selftest::mm_core()?;
-                }
-                pr_info!("loaded: {} frames of {} bytes\n", frames, kernel::page::PAGE_SIZE);
-                MiscDeviceRegistration::register(MiscDeviceOptions { name: c"pagearena" })
-            },
+            _arena: arena?,
+            _debugfs: debugfs?,
+            _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"pagearena" }),
         })
     }
 }

@@ -1,33 +1,435 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Address spaces: each `open()` of `/dev/pagearena` creates one.
+//! Address spaces (the module's `mm_struct`): each `open()` of
+//! `/dev/pagearena` creates one; a clone ioctl or a `fork()` in fork-COW mode
+//! makes a copy-on-write snapshot of one. A space is its page table, its
+//! record in the `pa_space` slab cache (the counters `spaces` shows), and its
+//! window of page offsets in the device's mapping (the reverse map, see
+//! [`crate::rmap`]).
+//!
+//! A space is reference counted: the open file holds one reference, each VMA
+//! mapping it another (`vm_private_data`, see [`crate::vm_ops`]). The last
+//! one gives its frames and nodes back.
 
+use crate::{
+    arena::{arena, PtNodes, SpaceWord},
+    mm::{
+        memory::{FrameMemory, PhysAddr},
+        pagetable::{PageTable, Pte, PteKind, MAX_PAGES},
+    },
+    rmap::Window,
+    uapi,
+    vm_ops::{self, VmFault, VmFaultReason, VmOperations, VmOpsTable},
+};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
+    mm::virt::{flags, VmaNew, VmaRef},
+    new_mutex,
     prelude::*,
+    sync::{Arc, ArcBorrow, Mutex},
 };
 
 /// Source of space ids; ids are never reused while the module is loaded.
 static NEXT_SPACE_ID: AtomicU64 = AtomicU64::new(1);
 
-/// An address space: the private data of one open file of `/dev/pagearena`.
-pub struct Space {
-    /// Unique id of this space, shown in statistics.
-    pub id: u64,
+/// Pages of one space's window of page offsets.
+const WINDOW_PAGES: usize = uapi::PAGEARENA_SPACE_MAX_PAGES as usize;
+/// Windows in the page-offset range (`2^20 * 2^28` pages: offsets below 2^60
+/// bytes). Ids past this wrap around, sharing a window with an older space:
+/// zaps then also hit the other space, which costs it faults, not data.
+const WINDOWS: u64 = 1 << 20;
+
+/// Forks remembered per space in fork-COW mode (see `Space::fork_snapshot`).
+const FORK_CACHE: usize = 4;
+
+/// A live space, as the registry lists it.
+///
+/// # Invariants
+///
+/// Points at a live [`Space`]: a space removes itself from the registry, under
+/// the registry lock, before it is freed.
+pub struct SpaceRef(*const Space);
+
+// SAFETY: The registry only reads the space's id and record through it, from
+// any thread, which `Space: Sync` allows.
+unsafe impl Send for SpaceRef {}
+
+/// Every live space (for debugfs `spaces` and the stats ioctl). A leaf lock:
+/// nothing else is taken while it is held.
+pub type SpaceRegistry = Mutex<KVec<SpaceRef>>;
+
+/// Calls `f` with the record of every live space.
+pub fn for_each_space(mut f: impl FnMut(&Space)) {
+    let list = arena().spaces.lock();
+    for s in list.iter() {
+        // SAFETY: By the invariant of `SpaceRef` the space is alive while it
+        // is listed, and it cannot be unlisted while we hold the lock.
+        f(unsafe { &*s.0 });
+    }
 }
 
-#[vtable]
-impl MiscDevice for Space {
-    type Ptr = KBox<Self>;
+/// What a space's mutex protects.
+pub struct SpaceInner {
+    /// The page table.
+    pub pt: PageTable,
+    /// Fork-COW mode.
+    pub fork_cow: bool,
+    /// Snapshots made for recent `fork()`s: (child mm, child space).
+    forks: KVec<(usize, Arc<Space>)>,
+}
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+/// An address space.
+///
+/// # Invariants
+///
+/// `record` is an object of the arena's `pa_space` cache owned by this space.
+/// Every frame entry of `inner.pt` holds one reference on its frame.
+#[pin_data(PinnedDrop)]
+pub struct Space {
+    /// Unique id of this space.
+    pub id: u64,
+    /// The space's counters in arena memory ([`SpaceWord`]).
+    pub record: PhysAddr,
+    /// Where the space's pages are in the device's mapping (the rmap).
+    pub window: Window,
+    /// The page table and mode.
+    #[pin]
+    pub inner: Mutex<SpaceInner>,
+}
+
+impl Space {
+    /// A new, empty space in `window`, or in a window of its own in
+    /// `file`'s mapping.
+    fn create(window: Option<Window>, fork_cow: bool, file: Option<&File>) -> Result<Arc<Self>> {
+        let a = arena();
         let id = NEXT_SPACE_ID.fetch_add(1, Ordering::Relaxed);
-        Ok(KBox::new(Space { id }, GFP_KERNEL)?)
+        let window = match (window, file) {
+            (Some(w), _) => w,
+            (None, Some(f)) => Window::new(f, (id % WINDOWS) as usize * WINDOW_PAGES, WINDOW_PAGES),
+            (None, None) => return Err(EINVAL),
+        };
+        let record = a.alloc_space_record()?;
+        let init = pin_init!(Space {
+            id,
+            record,
+            window,
+            inner <- new_mutex!(
+                SpaceInner { pt: PageTable::new(), fork_cow, forks: KVec::new() },
+                "pagearena_space"
+            ),
+        });
+        let space = match Arc::pin_init(init, GFP_KERNEL) {
+            Ok(s) => s,
+            Err(e) => {
+                a.free_space_record(record);
+                return Err(e);
+            }
+        };
+        space.set(SpaceWord::Id, id);
+        space.set(SpaceWord::Flags, u64::from(fork_cow));
+        // INVARIANT: `Space::drop` unlists the space before it is freed; if
+        // listing fails, dropping `space` frees it unlisted.
+        a.spaces
+            .lock()
+            .push(SpaceRef(core::ptr::from_ref::<Space>(&space)), GFP_KERNEL)?;
+        Ok(space)
     }
 
-    fn ioctl(space: &Space, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        crate::ioctl::dispatch(space, cmd, arg)
+    /// Gives this space (new and empty) the page table `pt`. `pt` is left
+    /// empty.
+    fn install_table(&self, pt: &mut PageTable) {
+        let mut inner = self.inner.lock();
+        core::mem::swap(&mut inner.pt, pt);
+        let (resident, zero) = census(&inner.pt);
+        self.set(SpaceWord::Resident, resident);
+        self.set(SpaceWord::Zero, zero);
+        self.set(SpaceWord::PtNodes, inner.pt.nr_nodes() as u64);
+        drop(inner);
+        // The space was empty, so `pt` is now an empty table: nothing to free,
+        // but release it all the same should that ever change.
+        release_table(pt);
+    }
+
+    /// Counts a VMA mapping this space, or one fewer.
+    fn add_vma(&self, d: i64) {
+        let _inner = self.inner.lock();
+        self.add(SpaceWord::Vmas, d);
+    }
+
+    /// A word of the space's record.
+    pub fn get(&self, w: SpaceWord) -> u64 {
+        arena().mem.load(self.record.word(w as usize))
+    }
+
+    /// Sets a word of the space's record (under the space's mutex, or before
+    /// the space is shared).
+    pub fn set(&self, w: SpaceWord, v: u64) {
+        arena().mem.store(self.record.word(w as usize), v)
+    }
+
+    /// Adds `d` to a word of the space's record (under the space's mutex).
+    pub fn add(&self, w: SpaceWord, d: i64) {
+        self.set(w, self.get(w).wrapping_add_signed(d));
+    }
+
+    /// Takes a copy-on-write snapshot of this space: a new page table with the
+    /// same entries, every frame's share count raised, and this space's
+    /// frames write-protected (their user PTEs zapped, so the next write
+    /// faults and copies). Returns the copy's table.
+    pub fn snapshot_table(&self) -> Result<PageTable> {
+        let a = arena();
+        let mut inner = self.inner.lock();
+        let mut nodes = PtNodes { arena: a };
+        let mut copy = inner.pt.duplicate(&a.mem, &mut nodes)?;
+        let mut writable = false;
+        let r = inner.pt.update(&a.mem, &mut nodes, 0, MAX_PAGES, |_, pte| {
+            if let PteKind::Frame(pfn) = pte.kind() {
+                if let Some(f) = a.frame(pfn) {
+                    f.inc_count();
+                }
+                writable |= pte.has(Pte::WRITE);
+                pte.without(Pte::WRITE)
+            } else {
+                pte
+            }
+        });
+        if let Err(e) = r {
+            // `update` with a function that never clears cannot fail; if it
+            // did, the copy holds references it may not have taken.
+            kernel::warn_on!(true);
+            let _ = copy.destroy(&a.mem, &mut nodes, |_, _| {});
+            return Err(e.into());
+        }
+        let _ = copy.update(&a.mem, &mut nodes, 0, MAX_PAGES, |_, pte| {
+            pte.without(Pte::WRITE)
+        });
+        if writable {
+            self.window.zap_all();
+        }
+        Ok(copy)
+    }
+
+    /// The space's statistics.
+    pub fn stats(&self) -> uapi::PagearenaSpaceStats {
+        let a = arena();
+        let inner = self.inner.lock();
+        let mut shared = 0;
+        inner.pt.for_each(&a.mem, 0, MAX_PAGES, |_, pte| {
+            if let PteKind::Frame(pfn) = pte.kind() {
+                if a.frame(pfn).is_some_and(|f| f.count() > 1) {
+                    shared += 1;
+                }
+            }
+        });
+        uapi::PagearenaSpaceStats {
+            version: uapi::PAGEARENA_UAPI_VERSION,
+            fork_mode: u32::from(inner.fork_cow),
+            id: self.id,
+            resident: self.get(SpaceWord::Resident),
+            zero_mapped: self.get(SpaceWord::Zero),
+            shared,
+            pt_nodes: inner.pt.nr_nodes() as u64,
+            nr_vmas: self.get(SpaceWord::Vmas),
+        }
+    }
+
+    /// Sets the fork mode.
+    pub fn set_fork_cow(&self, cow: bool) {
+        let mut inner = self.inner.lock();
+        inner.fork_cow = cow;
+        self.set(SpaceWord::Flags, u64::from(cow));
+    }
+
+    /// The space a `fork()` child's VMA of this fork-COW space maps: the
+    /// snapshot made for that child (`mm`) when its first VMA of this space
+    /// was copied, or a new one.
+    fn fork_snapshot(self: ArcBorrow<'_, Self>, mm: usize) -> Result<Arc<Space>> {
+        {
+            let inner = self.inner.lock();
+            for (m, s) in inner.forks.iter() {
+                if *m == mm && s.get(SpaceWord::Vmas) > 0 {
+                    return Ok(s.clone());
+                }
+            }
+        }
+        let mut pt = self.snapshot_table()?;
+        let child = match Space::create(Some(self.window.inherit()), true, None) {
+            Ok(c) => c,
+            Err(e) => {
+                release_table(&mut pt);
+                return Err(e);
+            }
+        };
+        child.install_table(&mut pt);
+        arena().count(crate::arena::Event::ForkSnapshot);
+        // Remember the child, forgetting dead and old entries. Those are
+        // dropped after unlocking: a space's drop takes its own mutex, of the
+        // same lock class as ours.
+        let mut keep = KVec::with_capacity(FORK_CACHE, GFP_KERNEL)?;
+        let mut old = KVec::with_capacity(FORK_CACHE, GFP_KERNEL)?;
+        {
+            let mut inner = self.inner.lock();
+            for e in core::mem::take(&mut inner.forks) {
+                let target = if e.1.get(SpaceWord::Vmas) > 0 && keep.len() + 1 < FORK_CACHE {
+                    &mut keep
+                } else {
+                    &mut old
+                };
+                // Both have room for every entry (at most `FORK_CACHE`).
+                if let Err(e) = target.push_within_capacity(e) {
+                    drop(e);
+                }
+            }
+            if keep.push_within_capacity((mm, child.clone())).is_err() {
+                kernel::warn_on!(true);
+            }
+            inner.forks = keep;
+        }
+        drop(old);
+        Ok(child)
+    }
+}
+
+/// Resident and zero-mapped pages of `pt`.
+fn census(pt: &PageTable) -> (u64, u64) {
+    let a = arena();
+    let (mut resident, mut zero) = (0, 0);
+    pt.for_each(&a.mem, 0, MAX_PAGES, |_, pte| match pte.kind() {
+        PteKind::Frame(_) => resident += 1,
+        PteKind::Zero => zero += 1,
+        _ => {}
+    });
+    (resident, zero)
+}
+
+/// Empties `pt`: drops its frame references and frees its nodes.
+fn release_table(pt: &mut PageTable) {
+    let a = arena();
+    let r = pt.destroy(&a.mem, &mut PtNodes { arena: a }, |_, pte| {
+        if let PteKind::Frame(pfn) = pte.kind() {
+            a.put_frame(pfn);
+        }
+    });
+    kernel::warn_on!(r.is_err());
+}
+
+#[pinned_drop]
+impl PinnedDrop for Space {
+    fn drop(self: Pin<&mut Self>) {
+        let a = arena();
+        {
+            let mut list = a.spaces.lock();
+            let me = core::ptr::from_ref::<Space>(&self);
+            if let Some(i) = list.iter().position(|s| s.0 == me) {
+                let _ = list.remove(i);
+            }
+        }
+        let forks = {
+            let mut inner = self.inner.lock();
+            release_table(&mut inner.pt);
+            core::mem::take(&mut inner.forks)
+        };
+        drop(forks);
+        a.free_space_record(self.record);
+    }
+}
+
+/// The file operations of `/dev/pagearena`.
+#[vtable]
+impl MiscDevice for Space {
+    type Ptr = Arc<Self>;
+
+    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
+        Space::create(None, false, Some(file))
+    }
+
+    fn mmap(space: ArcBorrow<'_, Space>, _file: &File, vma: &VmaNew) -> Result {
+        if vma.flags() & flags::SHARED == 0 {
+            return Err(EINVAL);
+        }
+        let pgoff = vm_ops::pgoff(vma);
+        let pages = (vma.end() - vma.start()) >> kernel::page::PAGE_SHIFT;
+        match pgoff.checked_add(pages) {
+            Some(end) if end <= WINDOW_PAGES => {}
+            _ => return Err(EINVAL),
+        }
+        vm_ops::set_pgoff(vma, space.window.base + pgoff);
+        let data: Arc<Space> = space.into();
+        data.add_vma(1);
+        let extra = flags::DONTEXPAND | flags::DONTDUMP | flags::WIPEONFORK;
+        vm_ops::install(vma, &SPACE_VM_OPS, data, extra).map_err(|d| {
+            d.add_vma(-1);
+            EINVAL
+        })
+    }
+
+    fn ioctl(space: ArcBorrow<'_, Space>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        crate::ioctl::dispatch(space, file, cmd, arg)
+    }
+}
+
+/// Opens a new file of the device (a new, empty space) next to `file`, with
+/// its access mode, and makes its space a snapshot of `space`; returns the
+/// new fd.
+pub fn clone_space(space: &Space, file: &File) -> Result<isize> {
+    use kernel::fs::file::FileDescriptorReservation;
+    let fd = FileDescriptorReservation::get_unused_fd_flags(kernel::bindings::O_CLOEXEC)?;
+    let new = crate::file::reopen(file)?;
+    let child = crate::file::space_of(&new);
+    let mut pt = space.snapshot_table()?;
+    child.install_table(&mut pt);
+    arena().count(crate::arena::Event::Clone);
+    let nr = fd.reserved_fd();
+    fd.fd_install(new);
+    Ok(nr as isize)
+}
+
+/// The VMA callbacks of every mapping of a space.
+pub struct SpaceVmOps;
+
+/// The table installed on every VMA of `/dev/pagearena`.
+pub static SPACE_VM_OPS: VmOpsTable<SpaceVmOps> = VmOpsTable::build();
+
+impl VmOperations for SpaceVmOps {
+    type Data = Arc<Space>;
+    const FAULT_UNDER_VMA_LOCK: bool = true;
+
+    fn open(vma: &VmaRef, space: ArcBorrow<'_, Space>) -> Option<Arc<Space>> {
+        let mm = vma.mm().as_raw() as usize;
+        let forked = kernel::current!()
+            .mm()
+            .is_some_and(|cur| cur.as_raw() as usize != mm);
+        let cow = forked && space.inner.lock().fork_cow;
+        let target = if cow {
+            match space.fork_snapshot(mm) {
+                Ok(s) => s,
+                Err(e) => {
+                    pr_warn!(
+                        "fork: no memory for a snapshot of space {} ({:?}): child gets SIGBUS\n",
+                        space.id,
+                        e
+                    );
+                    return None;
+                }
+            }
+        } else {
+            space.into()
+        };
+        target.add_vma(1);
+        Some(target)
+    }
+
+    fn close(_vma: &VmaRef, space: Arc<Space>) {
+        space.add_vma(-1);
+    }
+
+    fn fault(space: ArcBorrow<'_, Space>, vmf: &VmFault) -> VmFaultReason {
+        crate::memory::handle_fault(&space, vmf, false)
+    }
+
+    fn pfn_mkwrite(space: ArcBorrow<'_, Space>, vmf: &VmFault) -> VmFaultReason {
+        crate::memory::handle_fault(&space, vmf, true)
     }
 }

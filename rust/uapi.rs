@@ -12,7 +12,7 @@
 //! `ENOTTY`; an unreadable or unwritable argument pointer with `EFAULT`.
 
 /// Version of this API. Bumped on every incompatible change.
-pub const PAGEARENA_UAPI_VERSION: u32 = 1;
+pub const PAGEARENA_UAPI_VERSION: u32 = 2;
 
 /// The ioctl "type" byte of pagearena (free in
 /// `Documentation/userspace-api/ioctl/ioctl-number.rst`).
@@ -84,4 +84,203 @@ pub struct PagearenaInfo {
     pub page_size: u32,
     /// Number of frames in the arena (`arena_mb` * 1 MiB / `page_size`).
     pub arena_frames: u64,
+}
+
+/// Pages one space can map: mappings must lie within offsets
+/// `0..PAGEARENA_SPACE_MAX_PAGES * page size` (1 TiB), else `mmap` is `EINVAL`.
+pub const PAGEARENA_SPACE_MAX_PAGES: u64 = 1 << 28;
+
+/// Command number of [`PAGEARENA_IOC_STATS`].
+pub const PAGEARENA_NR_STATS: u32 = 0x02;
+/// Command number of [`PAGEARENA_IOC_SPACE_STATS`].
+pub const PAGEARENA_NR_SPACE_STATS: u32 = 0x03;
+/// Command number of [`PAGEARENA_IOC_PAGE_STATE`].
+pub const PAGEARENA_NR_PAGE_STATE: u32 = 0x04;
+/// Command number of [`PAGEARENA_IOC_CLONE`].
+pub const PAGEARENA_NR_CLONE: u32 = 0x05;
+/// Command number of [`PAGEARENA_IOC_SET_FORK_MODE`].
+pub const PAGEARENA_NR_SET_FORK_MODE: u32 = 0x06;
+
+/// `PAGEARENA_IOC_STATS`: read the arena's counters into a [`PagearenaStats`].
+pub const PAGEARENA_IOC_STATS: u32 = ioc(
+    IOC_READ,
+    PAGEARENA_IOC_MAGIC,
+    PAGEARENA_NR_STATS,
+    core::mem::size_of::<PagearenaStats>(),
+);
+
+/// `PAGEARENA_IOC_SPACE_STATS`: read this fd's space's counters into a
+/// [`PagearenaSpaceStats`].
+pub const PAGEARENA_IOC_SPACE_STATS: u32 = ioc(
+    IOC_READ,
+    PAGEARENA_IOC_MAGIC,
+    PAGEARENA_NR_SPACE_STATS,
+    core::mem::size_of::<PagearenaSpaceStats>(),
+);
+
+/// `PAGEARENA_IOC_PAGE_STATE`: the state of pages `start..start + count` of
+/// this fd's space, one `u64` each (see [`page_state`]) into the user array
+/// at `buf`, like `/proc/PID/pagemap`. `count` is at most
+/// [`PAGEARENA_PAGE_STATE_MAX`], the range within the space's limit; else
+/// `EINVAL`. A bad `buf` is `EFAULT`.
+pub const PAGEARENA_IOC_PAGE_STATE: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    PAGEARENA_IOC_MAGIC,
+    PAGEARENA_NR_PAGE_STATE,
+    core::mem::size_of::<PagearenaPageStateArgs>(),
+);
+
+/// Most pages one [`PAGEARENA_IOC_PAGE_STATE`] call reports.
+pub const PAGEARENA_PAGE_STATE_MAX: u64 = 1 << 20;
+
+/// `PAGEARENA_IOC_CLONE`: returns a new fd (close-on-exec) whose space is a
+/// copy-on-write snapshot of this fd's space. No argument.
+pub const PAGEARENA_IOC_CLONE: u32 = ioc(0, PAGEARENA_IOC_MAGIC, PAGEARENA_NR_CLONE, 0);
+
+/// `PAGEARENA_IOC_SET_FORK_MODE`: the argument (by value) is
+/// [`PAGEARENA_FORK_SHARED`] or [`PAGEARENA_FORK_COW`]; anything else is
+/// `EINVAL`. Applies to every later `fork()` of a process mapping the space.
+pub const PAGEARENA_IOC_SET_FORK_MODE: u32 =
+    ioc(0, PAGEARENA_IOC_MAGIC, PAGEARENA_NR_SET_FORK_MODE, 0);
+
+/// Fork mode: a child's mappings share the space with the parent (default,
+/// like `MAP_SHARED` memory).
+pub const PAGEARENA_FORK_SHARED: usize = 0;
+/// Fork mode: a child's mappings see a copy-on-write snapshot of the space
+/// taken at `fork()`, like `MAP_PRIVATE | MAP_ANONYMOUS` memory.
+pub const PAGEARENA_FORK_COW: usize = 1;
+
+/// Answer of [`PAGEARENA_IOC_STATS`]: the arena's frames and event counters
+/// (the same numbers as debugfs `pagearena/vmstat`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PagearenaStats {
+    /// [`PAGEARENA_UAPI_VERSION`].
+    pub version: u32,
+    /// Always zero.
+    pub reserved: u32,
+    /// Frames in the arena.
+    pub nr_frames: u64,
+    /// Frames free in the buddy allocator.
+    pub nr_free: u64,
+    /// Live spaces.
+    pub nr_spaces: u64,
+    /// Page-table nodes in use (all spaces).
+    pub nr_pt_nodes: u64,
+    /// Frames held by slab caches.
+    pub nr_slab_frames: u64,
+    /// Faults handled.
+    pub pgfault: u64,
+    /// Read faults answered with the zero frame.
+    pub zero_page_fault: u64,
+    /// Write faults that took a fresh zeroed frame.
+    pub demand_zero_fault: u64,
+    /// Write faults that copied a shared frame.
+    pub cow_fault: u64,
+    /// Write faults on a once-shared frame held alone now: reused, no copy.
+    pub cow_reuse_fault: u64,
+    /// Faults that re-mapped a frame already in the space.
+    pub minor_fault: u64,
+    /// Faults that found no frame: the task got `SIGBUS`.
+    pub oom_fault: u64,
+    /// Spaces made by [`PAGEARENA_IOC_CLONE`].
+    pub space_clone: u64,
+    /// Spaces made by `fork()` in fork-COW mode.
+    pub fork_snapshot: u64,
+}
+
+/// Answer of [`PAGEARENA_IOC_SPACE_STATS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PagearenaSpaceStats {
+    /// [`PAGEARENA_UAPI_VERSION`].
+    pub version: u32,
+    /// The fork mode ([`PAGEARENA_FORK_SHARED`] or [`PAGEARENA_FORK_COW`]).
+    pub fork_mode: u32,
+    /// The space's id (as in debugfs `pagearena/spaces`).
+    pub id: u64,
+    /// Pages in a frame (the space's RSS).
+    pub resident: u64,
+    /// Pages mapped to the zero frame.
+    pub zero_mapped: u64,
+    /// Resident pages whose frame another space shares.
+    pub shared: u64,
+    /// Page-table nodes.
+    pub pt_nodes: u64,
+    /// VMAs mapping the space, in all processes.
+    pub nr_vmas: u64,
+}
+
+/// Argument of [`PAGEARENA_IOC_PAGE_STATE`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PagearenaPageStateArgs {
+    /// In: 0 or [`PAGEARENA_UAPI_VERSION`]; out: [`PAGEARENA_UAPI_VERSION`].
+    pub version: u32,
+    /// Always zero.
+    pub reserved: u32,
+    /// First page index.
+    pub start: u64,
+    /// Number of pages.
+    pub count: u64,
+    /// User address of a `u64` array of `count` entries.
+    pub buf: u64,
+}
+
+/// Decoding of one [`PAGEARENA_IOC_PAGE_STATE`] entry.
+///
+/// Bits 0..=39: the frame number (arena pfn) or swap slot; 40..=55: the
+/// frame's share count (saturating); 56..=59: the [`page_state::Kind`];
+/// 60: writable in the space's page table; 61: dirty.
+pub mod page_state {
+    /// Where a page is.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Kind {
+        /// Never touched: reads as zeroes.
+        None = 0,
+        /// Mapped to the shared zero frame.
+        Zero = 1,
+        /// In a frame.
+        Frame = 2,
+        /// In a swap slot.
+        Swap = 3,
+    }
+
+    const PAYLOAD_MASK: u64 = (1 << 40) - 1;
+    const COUNT_SHIFT: u32 = 40;
+    const COUNT_MAX: u64 = 0xffff;
+    const KIND_SHIFT: u32 = 56;
+    /// Bit: writable in the space's page table.
+    pub const WRITABLE: u64 = 1 << 60;
+    /// Bit: dirty.
+    pub const DIRTY: u64 = 1 << 61;
+
+    /// Encodes an entry.
+    pub const fn encode(kind: Kind, payload: u64, count: u64, bits: u64) -> u64 {
+        let count = if count > COUNT_MAX { COUNT_MAX } else { count };
+        (payload & PAYLOAD_MASK)
+            | (count << COUNT_SHIFT)
+            | ((kind as u64) << KIND_SHIFT)
+            | (bits & (WRITABLE | DIRTY))
+    }
+
+    /// The entry's kind.
+    pub const fn kind(e: u64) -> Kind {
+        match (e >> KIND_SHIFT) & 0xf {
+            1 => Kind::Zero,
+            2 => Kind::Frame,
+            3 => Kind::Swap,
+            _ => Kind::None,
+        }
+    }
+
+    /// The frame number (for [`Kind::Frame`]) or slot (for [`Kind::Swap`]).
+    pub const fn payload(e: u64) -> u64 {
+        e & PAYLOAD_MASK
+    }
+
+    /// The frame's share count (for [`Kind::Frame`]).
+    pub const fn share_count(e: u64) -> u64 {
+        (e >> COUNT_SHIFT) & COUNT_MAX
+    }
 }

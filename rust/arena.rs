@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The arena: the frame pool taken from the kernel at load, its buddy
+//! allocator (the "zone"), the slab caches for the module's own metadata, the
+//! shared zero frame, and the event counters (vmstat).
+//!
+//! There is one arena per module; it lives from load to unload and is reached
+//! through [`arena()`] (like the kernel's `NODE_DATA()`/`contig_page_data`).
+//!
+//! Lock order (outermost first): mmap lock → a space's mutex → the page-table
+//! node cache → the buddy. The space registry is never taken with a space's
+//! mutex held. See `Documentation/fault-path.rst`.
+
+use crate::{
+    frames::KernelFrames,
+    mm::{
+        buddy::{Buddy, PageAllocator, NR_ORDERS},
+        error::Result as MmResult,
+        frame::{Frame, FrameState},
+        memory::{FrameMemory, Pfn, PhysAddr},
+        pagetable::NODE_SIZE,
+        slab::{ObjectAllocator, SlabCache, SlabInfo},
+    },
+    space::SpaceRegistry,
+};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use kernel::{alloc::KVVec, new_mutex, new_spinlock, prelude::*, sync::SpinLock};
+
+/// Slab cache ids (unique per arena: they mark the caches' slabs in the frame table).
+const PT_CACHE_ID: u32 = 1;
+const SPACE_CACHE_ID: u32 = 2;
+
+/// Bytes of a space's record in the `pa_space` cache: [`SpaceWord`]s.
+pub const SPACE_RECORD_SIZE: usize = 8 * SpaceWord::Count as usize;
+
+/// The words of a space's record (in arena memory, from the `pa_space` slab
+/// cache): what `spaces` and the space-stats ioctl show. Written under the
+/// space's mutex, read without it.
+#[derive(Clone, Copy)]
+#[repr(usize)]
+pub enum SpaceWord {
+    /// The space's id.
+    Id = 0,
+    /// Pages mapped to a frame (shared or not).
+    Resident,
+    /// Pages mapped to the zero frame.
+    Zero,
+    /// Page-table nodes.
+    PtNodes,
+    /// VMAs mapping the space.
+    Vmas,
+    /// Bit 0: fork-COW mode.
+    Flags,
+    /// Number of words.
+    Count,
+}
+
+/// Event counters, shown by debugfs `vmstat` and the stats ioctl.
+#[derive(Clone, Copy)]
+#[repr(usize)]
+pub enum Event {
+    /// Faults handled (both callbacks).
+    PgFault = 0,
+    /// Read faults answered with the zero frame.
+    ZeroFault,
+    /// Write faults that took a fresh zeroed frame.
+    DemandZeroFault,
+    /// Write faults on a shared frame that copied it.
+    CowFault,
+    /// Write faults on a once-shared frame that this space holds alone: reused.
+    CowReuseFault,
+    /// Read faults that re-mapped a frame already in the page table.
+    MinorFault,
+    /// Faults that found no frame or node: `SIGBUS`.
+    OomFault,
+    /// Spaces created by the clone ioctl.
+    Clone,
+    /// Spaces created by `fork()` of a fork-COW space.
+    ForkSnapshot,
+    /// Number of events.
+    Count,
+}
+
+/// vmstat names of the [`Event`]s, in order.
+pub const EVENT_NAMES: [&str; Event::Count as usize] = [
+    "pgfault",
+    "zero_page_fault",
+    "demand_zero_fault",
+    "cow_fault",
+    "cow_reuse_fault",
+    "minor_fault",
+    "oom_fault",
+    "space_clone",
+    "fork_snapshot",
+];
+
+/// The arena.
+///
+/// # Invariants
+///
+/// `frames` has one descriptor per frame of `mem`. Every frame is in the buddy,
+/// in a slab of one of the caches, the zero frame, or a data frame whose
+/// `count` is the number of page-table entries (over all spaces) that map it.
+#[pin_data(PinnedDrop)]
+pub struct Arena {
+    /// The frames' contents.
+    pub mem: KernelFrames,
+    /// The frame table (`mem_map`).
+    pub frames: KVVec<Frame>,
+    /// The buddy allocator (`zone->lock` and free areas).
+    #[pin]
+    pub buddy: SpinLock<Buddy>,
+    /// Page-table nodes (`pa_pgtable`).
+    #[pin]
+    pub pt_cache: SpinLock<SlabCache>,
+    /// Space records (`pa_space`).
+    #[pin]
+    pub space_cache: SpinLock<SlabCache>,
+    /// The shared zero frame.
+    pub zero: Pfn,
+    /// The kernel pfn of the zero frame.
+    pub zero_kpfn: usize,
+    /// Event counters.
+    events: [AtomicU64; Event::Count as usize],
+    /// Every live space.
+    #[pin]
+    pub spaces: SpaceRegistry,
+}
+
+/// The arena of the loaded module (set between load and unload).
+static ARENA: AtomicPtr<Arena> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The arena.
+///
+/// Only callable from code that runs while the module is loaded and its
+/// device registered: file operations, VMA callbacks, ioctls and debugfs
+/// reads. Those all hold a reference on the module (the device's and debugfs'
+/// `fops->owner`; a VMA holds its file), and the arena is published before the
+/// device is registered and withdrawn after it and debugfs are removed.
+pub fn arena() -> &'static Arena {
+    let p = ARENA.load(Ordering::Acquire);
+    // SAFETY: See above: `p` was set by `publish` from a pinned `Arena` that
+    // outlives every caller (callers cannot run before `publish` or after
+    // `withdraw`, which happen before registering and after unregistering
+    // everything that calls in).
+    unsafe { &*p }
+}
+
+impl Arena {
+    /// Takes `nr_frames` frames from the kernel and sets up the allocators.
+    /// `ENOMEM`, with everything given back, if the memory is not there.
+    pub fn new(nr_frames: usize, debug_slab: bool) -> Result<impl PinInit<Self, Error>> {
+        if nr_frames < 16 || nr_frames > u32::MAX as usize {
+            return Err(EINVAL);
+        }
+        let mem = KernelFrames::new(nr_frames)?;
+        let mut frames = KVVec::with_capacity(nr_frames, GFP_KERNEL)?;
+        for _ in 0..nr_frames {
+            frames.push(Frame::new(), GFP_KERNEL)?;
+        }
+        let mut buddy = Buddy::new();
+        buddy.add_range(&frames, Pfn(0), nr_frames)?;
+        let zero = buddy.alloc(&frames, 0)?;
+        mem.clear_page(zero);
+        frames[zero.idx()].set_state(FrameState::Zero);
+        let zero_kpfn = mem.kernel_pfn(zero).ok_or(EINVAL)?;
+        let pt_cache = SlabCache::new("pa_pgtable", PT_CACHE_ID, NODE_SIZE, 8, None, debug_slab)?;
+        let space_cache = SlabCache::new(
+            "pa_space",
+            SPACE_CACHE_ID,
+            SPACE_RECORD_SIZE,
+            64,
+            None,
+            debug_slab,
+        )?;
+        Ok(try_pin_init!(Self {
+            mem,
+            frames,
+            buddy <- new_spinlock!(buddy, "pagearena_buddy"),
+            pt_cache <- new_spinlock!(pt_cache, "pagearena_pt_cache"),
+            space_cache <- new_spinlock!(space_cache, "pagearena_space_cache"),
+            zero,
+            zero_kpfn,
+            events: [const { AtomicU64::new(0) }; Event::Count as usize],
+            spaces <- new_mutex!(KVec::new(), "pagearena_spaces"),
+        }? Error))
+    }
+
+    /// Makes `self` the module's arena ([`arena()`]).
+    pub fn publish(self: Pin<&Self>) {
+        ARENA.store(
+            core::ptr::from_ref(self.get_ref()).cast_mut(),
+            Ordering::Release,
+        );
+    }
+
+    /// Withdraws the module's arena; nothing may call [`arena()`] afterwards.
+    pub fn withdraw() {
+        ARENA.store(core::ptr::null_mut(), Ordering::Release);
+    }
+
+    /// Counts one `event`.
+    #[inline]
+    pub fn count(&self, event: Event) {
+        self.events[event as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters, in [`Event`] order.
+    pub fn events(&self) -> [u64; Event::Count as usize] {
+        core::array::from_fn(|i| self.events[i].load(Ordering::Relaxed))
+    }
+
+    /// Total frames.
+    pub fn nr_frames(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Free frames and free blocks per order.
+    pub fn buddyinfo(&self) -> (usize, [usize; NR_ORDERS]) {
+        let b = self.buddy.lock();
+        (b.nr_free(), b.buddyinfo())
+    }
+
+    /// The slab caches' statistics.
+    pub fn slabinfo(&self) -> [SlabInfo; 2] {
+        [self.pt_cache.lock().info(), self.space_cache.lock().info()]
+    }
+
+    /// The frame descriptor of `pfn` (which the caller got from the arena).
+    pub fn frame(&self, pfn: Pfn) -> Option<&Frame> {
+        self.frames.get(pfn.idx())
+    }
+
+    /// A new data frame, not yet zeroed, with share count 1.
+    pub fn alloc_frame(&self) -> MmResult<Pfn> {
+        let pfn = self.buddy.lock().alloc(&self.frames, 0)?;
+        let f = &self.frames[pfn.idx()];
+        f.set_state(FrameState::Data);
+        f.set_count(1);
+        Ok(pfn)
+    }
+
+    /// A new data frame filled with zeroes, with share count 1. The zeroing
+    /// happens without any lock held.
+    pub fn alloc_zeroed_frame(&self) -> MmResult<Pfn> {
+        let pfn = self.alloc_frame()?;
+        self.mem.clear_page(pfn);
+        Ok(pfn)
+    }
+
+    /// Drops one reference to data frame `pfn`; the last frees it.
+    pub fn put_frame(&self, pfn: Pfn) {
+        let Some(f) = self.frame(pfn) else {
+            kernel::warn_on!(true);
+            return;
+        };
+        if f.dec_count() == 0 {
+            let r = self.buddy.lock().free(&self.frames, pfn, 0);
+            kernel::warn_on!(r.is_err());
+        }
+    }
+
+    /// The kernel pfn to put in a PTE for arena frame `pfn`.
+    pub fn kernel_pfn(&self, pfn: Pfn) -> Option<usize> {
+        self.mem.kernel_pfn(pfn)
+    }
+
+    /// Allocates a space record (zeroed).
+    pub fn alloc_space_record(&self) -> MmResult<PhysAddr> {
+        let mut c = self.space_cache.lock();
+        c.zalloc(&self.frames, &self.mem, &mut ArenaPages { arena: self })
+    }
+
+    /// Frees a space record.
+    pub fn free_space_record(&self, rec: PhysAddr) {
+        let mut c = self.space_cache.lock();
+        let r = c.free(
+            &self.frames,
+            &self.mem,
+            &mut ArenaPages { arena: self },
+            rec,
+        );
+        kernel::warn_on!(r.is_err());
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Arena {
+    fn drop(self: Pin<&mut Self>) {
+        Arena::withdraw();
+        let pages = &mut ArenaPages { arena: &self };
+        let pt_objs = {
+            let mut c = self.pt_cache.lock();
+            let _ = c.shrink(&self.frames, pages, 0);
+            c.active_objs()
+        };
+        let space_objs = {
+            let mut c = self.space_cache.lock();
+            let _ = c.shrink(&self.frames, pages, 0);
+            c.active_objs()
+        };
+        let zero = &self.frames[self.zero.idx()];
+        zero.set_state(FrameState::Allocated);
+        let mut buddy = self.buddy.lock();
+        let freed = buddy.free(&self.frames, self.zero, 0);
+        let free = buddy.nr_free();
+        let total = self.frames.len();
+        let check = buddy.check(&self.frames);
+        drop(buddy);
+        let clean = freed.is_ok() && free == total && pt_objs == 0 && space_objs == 0;
+        if clean && check.is_ok() {
+            pr_info!(
+                "unload: {}/{} frames free, slab caches empty: nothing leaked\n",
+                free,
+                total
+            );
+        } else {
+            pr_err!(
+                "unload: LEAK: {}/{} frames free, {} page-table nodes and {} space records in use, buddy {:?}\n",
+                free,
+                total,
+                pt_objs,
+                space_objs,
+                check
+            );
+            kernel::warn_on!(true);
+        }
+    }
+}
+
+/// The buddy as the slab caches' page allocator: takes the buddy lock for
+/// each call (so it nests inside a cache's lock).
+pub struct ArenaPages<'a> {
+    /// The arena.
+    pub arena: &'a Arena,
+}
+
+impl PageAllocator for ArenaPages<'_> {
+    fn alloc_pages(&mut self, order: u32) -> MmResult<Pfn> {
+        self.arena.buddy.lock().alloc(&self.arena.frames, order)
+    }
+
+    fn free_pages(&mut self, pfn: Pfn, order: u32) -> MmResult {
+        self.arena.buddy.lock().free(&self.arena.frames, pfn, order)
+    }
+}
+
+/// Page-table nodes from the `pa_pgtable` cache: the allocator a space's
+/// page table uses, taking the cache lock for each call.
+pub struct PtNodes<'a> {
+    /// The arena.
+    pub arena: &'a Arena,
+}
+
+impl ObjectAllocator for PtNodes<'_> {
+    fn zalloc(&mut self) -> MmResult<PhysAddr> {
+        let a = self.arena;
+        let mut c = a.pt_cache.lock();
+        c.zalloc(&a.frames, &a.mem, &mut ArenaPages { arena: a })
+    }
+
+    fn free(&mut self, obj: PhysAddr) -> MmResult {
+        let a = self.arena;
+        let mut c = a.pt_cache.lock();
+        c.free(&a.frames, &a.mem, &mut ArenaPages { arena: a }, obj)
+    }
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! debugfs `pagearena/`: `vmstat`, `buddyinfo`, `slabinfo` and `spaces`, in
+//! the formats of their `/proc` namesakes (`/proc/vmstat`,
+//! `/proc/buddyinfo`, `/proc/slabinfo`, and a table of spaces like the
+//! per-process lines of `ps -o pid,rss`).
+
+use crate::{
+    arena::{arena, SpaceWord, EVENT_NAMES},
+    ioctl::stats,
+    mm::slab::SlabInfo,
+    space::for_each_space,
+};
+use core::fmt::{self, Formatter};
+use kernel::{
+    debugfs::{Dir, File},
+    prelude::*,
+};
+
+/// The directory and its files; removed when dropped.
+pub struct Debugfs {
+    _files: KVec<Pin<KBox<File<()>>>>,
+    _dir: Dir,
+}
+
+impl Debugfs {
+    /// Creates `pagearena/` and its files. (Without `CONFIG_DEBUG_FS` this
+    /// creates nothing, and succeeds.)
+    pub fn new() -> Result<Self> {
+        let dir = Dir::new(c"pagearena");
+        let mut files = KVec::new();
+        // Each callback must be its own function item (a zero-sized type).
+        files.push(
+            KBox::pin_init(dir.read_callback_file(c"vmstat", (), &vmstat), GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(
+                dir.read_callback_file(c"buddyinfo", (), &buddyinfo),
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(
+                dir.read_callback_file(c"slabinfo", (), &slabinfo),
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(dir.read_callback_file(c"spaces", (), &spaces), GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
+        Ok(Self {
+            _files: files,
+            _dir: dir,
+        })
+    }
+}
+
+fn vmstat(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
+    let s = stats();
+    writeln!(f, "nr_free_pages {}", s.nr_free)?;
+    writeln!(f, "nr_arena_pages {}", s.nr_frames)?;
+    writeln!(f, "nr_slab_unreclaimable {}", s.nr_slab_frames)?;
+    writeln!(f, "nr_page_table_nodes {}", s.nr_pt_nodes)?;
+    writeln!(f, "nr_spaces {}", s.nr_spaces)?;
+    for (name, v) in EVENT_NAMES.iter().zip(arena().events()) {
+        writeln!(f, "{name} {v}")?;
+    }
+    Ok(())
+}
+
+fn buddyinfo(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
+    let (_, per_order) = arena().buddyinfo();
+    write!(f, "Node 0, zone    Arena")?;
+    for n in per_order {
+        write!(f, " {n:6}")?;
+    }
+    writeln!(f)
+}
+
+fn slabinfo(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
+    f.write_str(SlabInfo::HEADER)?;
+    for s in arena().slabinfo() {
+        write!(f, "{s}")?;
+    }
+    Ok(())
+}
+
+fn spaces(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
+    writeln!(
+        f,
+        "{:>8} {:>10} {:>10} {:>8} {:>5} mode",
+        "id", "resident", "zero", "pt_nodes", "vmas"
+    )?;
+    let mut r = Ok(());
+    for_each_space(|s| {
+        if r.is_ok() {
+            let mode = if s.get(SpaceWord::Flags) & 1 != 0 {
+                "fork-cow"
+            } else {
+                "shared"
+            };
+            r = writeln!(
+                f,
+                "{:>8} {:>10} {:>10} {:>8} {:>5} {}",
+                s.get(SpaceWord::Id),
+                s.get(SpaceWord::Resident),
+                s.get(SpaceWord::Zero),
+                s.get(SpaceWord::PtNodes),
+                s.get(SpaceWord::Vmas),
+                mode
+            );
+        }
+    });
+    r
+}

@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A safe abstraction for `struct vm_operations_struct`: the `open`, `close`,
+//! `fault` and `pfn_mkwrite` callbacks of a VMA whose pages a driver provides
+//! itself (`VM_PFNMAP`), with per-VMA data in `vm_private_data`.
+//!
+//! Rust-for-Linux has no such abstraction yet (C header:
+//! `include/linux/mm.h`; callers in `mm/memory.c` and `mm/vma.c`). The shape
+//! follows `rust/kernel/miscdevice.rs`: a trait with one function per callback,
+//! and a `static` table built from it at compile time.
+//!
+//! - [`VmOperations`] is the trait a driver implements.
+//! - [`VmOpsTable::build`] makes the C table; [`install`] puts it and the VMA's
+//!   data on a VMA that is being created by `f_ops->mmap`.
+//! - [`VmFault`] is the `struct vm_fault` of one fault, with the two ways to
+//!   answer it by mapping a page frame number.
+//!
+//! Lifetime of the per-VMA data: [`install`] stores one owned
+//! [`ForeignOwnable`] in `vm_private_data`. When the kernel duplicates the VMA
+//! (`fork`, a split by `munmap`/`mprotect`, a move by `mremap`) it copies the
+//! pointer and calls `open` on the copy: [`VmOperations::open`] returns the
+//! data the copy owns (usually a new reference to the same object), which
+//! replaces the copied pointer. `close` runs once per VMA and gets the data
+//! back by value. So every VMA owns exactly one `Data`.
+
+use core::{ffi::c_void, marker::PhantomData};
+use kernel::{
+    bindings,
+    mm::virt::{flags, VmaNew, VmaRef},
+    types::ForeignOwnable,
+};
+
+/// What a fault handler tells the kernel (`vm_fault_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmFaultReason(bindings::vm_fault_t);
+
+impl VmFaultReason {
+    /// The handler installed the PTE itself; the access is retried
+    /// (`VM_FAULT_NOPAGE`).
+    pub const NOPAGE: Self = Self(bindings::vm_fault_reason_VM_FAULT_NOPAGE);
+    /// The access cannot be satisfied: the task gets `SIGBUS` (`VM_FAULT_SIGBUS`).
+    pub const SIGBUS: Self = Self(bindings::vm_fault_reason_VM_FAULT_SIGBUS);
+    /// From `pfn_mkwrite` only: the kernel makes the existing PTE writable
+    /// (`0`, then `finish_mkwrite_fault`).
+    pub const MKWRITE: Self = Self(0);
+
+    /// The raw value returned to the kernel.
+    pub fn as_raw(self) -> bindings::vm_fault_t {
+        self.0
+    }
+}
+
+/// The per-VMA callbacks of a driver's mappings.
+pub trait VmOperations: 'static {
+    /// The data each VMA owns, stored in `vm_private_data`.
+    type Data: ForeignOwnable + Send + Sync;
+
+    /// Whether `fault` and `pfn_mkwrite` can run under the per-VMA read lock
+    /// alone, without the mmap lock. The kernel only lets a file VMA's fault
+    /// handler run that way if `vm_ops->map_pages` is set
+    /// (`vmf_can_call_fault` in `mm/memory.c`); otherwise every fault is first
+    /// tried under the VMA lock, retried (`VM_FAULT_RETRY`) and run again
+    /// under the mmap lock. With this set the table gets a `map_pages` that
+    /// maps nothing (fault-around then falls through to `fault`).
+    const FAULT_UNDER_VMA_LOCK: bool = false;
+
+    /// `vma` is a new copy of a VMA whose data is `data` (`fork`, split,
+    /// `mremap`). Returns the data the copy owns, or `None` if there is none
+    /// to give it (for example when an allocation failed: `open` cannot fail,
+    /// so faults on such a VMA then see no data).
+    fn open(vma: &VmaRef, data: <Self::Data as ForeignOwnable>::Borrowed<'_>)
+        -> Option<Self::Data>;
+
+    /// `vma` goes away; its data is handed back.
+    fn close(_vma: &VmaRef, data: Self::Data) {
+        drop(data);
+    }
+
+    /// A page of the VMA has no PTE (`vm_ops->fault`).
+    fn fault(data: <Self::Data as ForeignOwnable>::Borrowed<'_>, vmf: &VmFault) -> VmFaultReason;
+
+    /// A write hit a present, read-only PTE of a shared `VM_PFNMAP` VMA
+    /// (`vm_ops->pfn_mkwrite`; write-notify). Return [`VmFaultReason::MKWRITE`]
+    /// to have the kernel make that PTE writable, or install another PTE and
+    /// return [`VmFaultReason::NOPAGE`].
+    fn pfn_mkwrite(
+        data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        vmf: &VmFault,
+    ) -> VmFaultReason;
+}
+
+/// The C table of a [`VmOperations`] implementation.
+pub struct VmOpsTable<T: VmOperations> {
+    table: bindings::vm_operations_struct,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The table is immutable after it is built; it holds only function
+// pointers (and nulls), which may be shared between threads.
+unsafe impl<T: VmOperations> Sync for VmOpsTable<T> {}
+
+impl<T: VmOperations> VmOpsTable<T> {
+    /// Builds the table (meant for a `static`).
+    pub const fn build() -> Self {
+        let mut table: bindings::vm_operations_struct = pin_init::zeroed();
+        table.open = Some(open_callback::<T>);
+        table.close = Some(close_callback::<T>);
+        table.fault = Some(fault_callback::<T>);
+        table.pfn_mkwrite = Some(pfn_mkwrite_callback::<T>);
+        if T::FAULT_UNDER_VMA_LOCK {
+            table.map_pages = Some(map_pages_nothing);
+        }
+        Self {
+            table,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// Sets up `vma`, being created by `f_ops->mmap`, as a shared `VM_PFNMAP`
+/// mapping run by `ops`, owning `data`, with `extra` VMA flags added (for
+/// example [`flags::DONTEXPAND`], [`flags::WIPEONFORK`]).
+///
+/// The VMA must be a shared mapping (`vmf_insert_pfn*` `BUG()`s on a COW
+/// mapping with `VM_PFNMAP`): on a private one this returns `data` back as the
+/// error, having changed nothing.
+pub fn install<T: VmOperations>(
+    vma: &VmaNew,
+    ops: &'static VmOpsTable<T>,
+    data: T::Data,
+    extra: bindings::vm_flags_t,
+) -> Result<(), T::Data> {
+    if vma.flags() & flags::SHARED == 0 {
+        return Err(data);
+    }
+    let raw = vma.as_ptr();
+    // SAFETY: `vma` is undergoing initial setup in `f_ops->mmap` (the
+    // invariant of `VmaNew`), so nothing else reads or writes these fields
+    // concurrently. `VM_PFNMAP` is valid with `VM_SHARED` and without
+    // `VM_MIXEDMAP`, which no caller of this function can have set (only
+    // `VmaNew::set_mixedmap` sets it, and we refuse to mix). The table is
+    // `'static`, and `vm_private_data` now owns `data` until `close`.
+    unsafe {
+        if (*raw).__bindgen_anon_2.vm_flags & flags::MIXEDMAP != 0 {
+            return Err(data);
+        }
+        (*raw).__bindgen_anon_2.vm_flags |= flags::PFNMAP | extra;
+        (*raw).vm_ops = &ops.table;
+        (*raw).vm_private_data = data.into_foreign();
+    }
+    Ok(())
+}
+
+/// Sets a VMA's page offset (`vm_pgoff`) while it is being created, before it
+/// is linked into the file's reverse map: how a driver places a mapping in its
+/// own offset space.
+pub fn set_pgoff(vma: &VmaNew, pgoff: usize) {
+    // SAFETY: `vma` is undergoing initial setup in `f_ops->mmap` (the
+    // invariant of `VmaNew`): it is not yet in the file's `i_mmap` tree, which
+    // is keyed by `vm_pgoff`, and no one else accesses it.
+    unsafe { (*vma.as_ptr()).vm_pgoff = pgoff };
+}
+
+/// The page offset (`vm_pgoff`) of a VMA.
+pub fn pgoff(vma: &VmaRef) -> usize {
+    // SAFETY: The caller of any `VmaRef` method holds the mmap or VMA read
+    // lock (type invariant), under which `vm_pgoff` does not change.
+    unsafe { (*vma.as_ptr()).vm_pgoff }
+}
+
+/// One page fault (`struct vm_fault`), as seen by `fault` and `pfn_mkwrite`.
+///
+/// # Invariants
+///
+/// `vmf` points at the `struct vm_fault` of a fault in progress on a VMA run
+/// by a [`VmOpsTable`] (so a shared `VM_PFNMAP` VMA, see [`install`]); the
+/// mmap or VMA read lock is held for as long as `self` lives.
+pub struct VmFault {
+    vmf: *mut bindings::vm_fault,
+}
+
+impl VmFault {
+    /// The faulting VMA.
+    pub fn vma(&self) -> &VmaRef {
+        // SAFETY: By the type invariant the fault's VMA is valid and read-locked
+        // while `self` lives.
+        unsafe { VmaRef::from_raw((*self.vmf).__bindgen_anon_1.vma) }
+    }
+
+    /// The page-aligned faulting address.
+    pub fn address(&self) -> usize {
+        // SAFETY: `vmf` is valid (type invariant); the field is not written
+        // during the callback.
+        unsafe { (*self.vmf).__bindgen_anon_1.address }
+    }
+
+    /// The page offset of the faulting address in the VMA's file
+    /// (`vm_pgoff` + page index in the VMA).
+    pub fn pgoff(&self) -> usize {
+        // SAFETY: As in `address`.
+        unsafe { (*self.vmf).__bindgen_anon_1.pgoff }
+    }
+
+    /// Whether the access is a write.
+    pub fn is_write(&self) -> bool {
+        // SAFETY: As in `address`.
+        let f = unsafe { (*self.vmf).flags };
+        f & bindings::fault_flag_FAULT_FLAG_WRITE != 0
+    }
+
+    /// Maps `pfn` at the faulting address with the VMA's page protection,
+    /// which is read-only under write-notify (the first write then calls
+    /// `pfn_mkwrite`). Does nothing if a PTE is already there.
+    ///
+    /// # Safety
+    ///
+    /// `pfn` must be RAM the caller owns, and stay allocated, not handed to
+    /// anyone else, until every PTE that maps it has been zapped.
+    pub unsafe fn insert_pfn(&self, pfn: usize) -> VmFaultReason {
+        let vma = self.vma().as_ptr();
+        // SAFETY: The VMA is a shared `VM_PFNMAP` VMA (type invariant), so none
+        // of `vmf_insert_pfn`'s `BUG_ON`s applies; the address is inside it;
+        // the caller guarantees the pfn's lifetime.
+        VmFaultReason(unsafe { bindings::vmf_insert_pfn(vma, self.address(), pfn) })
+    }
+
+    /// Maps `pfn` at the faulting address writable (if the VMA allows
+    /// writing). Does nothing if a PTE is already there.
+    ///
+    /// # Safety
+    ///
+    /// As for [`VmFault::insert_pfn`].
+    pub unsafe fn insert_pfn_writable(&self, pfn: usize) -> VmFaultReason {
+        let vma = self.vma();
+        // SAFETY: `vm_get_page_prot` only computes a protection from flags.
+        let prot = unsafe { bindings::vm_get_page_prot(vma.flags()) };
+        // SAFETY: As in `insert_pfn`.
+        VmFaultReason(unsafe {
+            bindings::vmf_insert_pfn_prot(vma.as_ptr(), self.address(), pfn, prot)
+        })
+    }
+}
+
+/// The VMA's data pointer.
+///
+/// # Safety
+///
+/// `vma` must be valid and run by a [`VmOpsTable`] of `T`.
+unsafe fn private(vma: *const bindings::vm_area_struct) -> *mut c_void {
+    // SAFETY: The caller guarantees `vma` is valid.
+    unsafe { (*vma).vm_private_data }
+}
+
+/// # Safety
+///
+/// Called by the kernel only, on a copy of a VMA run by `T`'s table, with the
+/// mmap write lock held.
+unsafe extern "C" fn open_callback<T: VmOperations>(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: The kernel calls `open` with a valid VMA, under the mmap write
+    // lock, which is stronger than the read lock `VmaRef` needs.
+    let vref = unsafe { VmaRef::from_raw(vma) };
+    // SAFETY: `vma` is run by `T`'s table (callers' guarantee).
+    let ptr = unsafe { private(vma) };
+    let new = if ptr.is_null() {
+        None
+    } else {
+        // SAFETY: The copied pointer is the data of the VMA this one was copied
+        // from, which is alive: the kernel holds its mmap lock and has not
+        // closed it. We only borrow it.
+        T::open(vref, unsafe { T::Data::borrow(ptr) })
+    };
+    // SAFETY: The copy is not yet visible to faults (mmap write lock), so this
+    // write races with nothing. From here the copy owns its own data.
+    unsafe {
+        (*vma).vm_private_data = match new {
+            Some(d) => d.into_foreign(),
+            None => core::ptr::null_mut(),
+        };
+    }
+}
+
+/// # Safety
+///
+/// Called by the kernel only, once, when a VMA run by `T`'s table goes away.
+unsafe extern "C" fn close_callback<T: VmOperations>(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: The kernel calls `close` with a valid VMA that it still holds.
+    let vref = unsafe { VmaRef::from_raw(vma) };
+    // SAFETY: `vma` is run by `T`'s table.
+    let ptr = unsafe { private(vma) };
+    if ptr.is_null() {
+        return;
+    }
+    // SAFETY: Every VMA owns the data in its `vm_private_data` (set by
+    // `install` or `open_callback`), and `close` runs once per VMA, so the
+    // ownership is taken back exactly once. The pointer is cleared so nothing
+    // can see it afterwards.
+    let data = unsafe {
+        (*vma).vm_private_data = core::ptr::null_mut();
+        T::Data::from_foreign(ptr)
+    };
+    T::close(vref, data);
+}
+
+/// # Safety
+///
+/// Called by the kernel only, for a fault on a VMA run by `T`'s table, with
+/// the mmap or VMA read lock held.
+unsafe extern "C" fn fault_callback<T: VmOperations>(
+    vmf: *mut bindings::vm_fault,
+) -> bindings::vm_fault_t {
+    // INVARIANT: The kernel passes the fault in progress, with the lock held,
+    // on a VMA that `install` made shared and `VM_PFNMAP`.
+    let fault = VmFault { vmf };
+    // SAFETY: The VMA is valid and read-locked during the fault.
+    let ptr = unsafe { private(fault.vma().as_ptr()) };
+    if ptr.is_null() {
+        return VmFaultReason::SIGBUS.as_raw();
+    }
+    // SAFETY: The VMA owns its data until `close`, which cannot run while the
+    // fault holds the VMA's lock; we only borrow it for the call.
+    T::fault(unsafe { T::Data::borrow(ptr) }, &fault).as_raw()
+}
+
+/// # Safety
+///
+/// As for [`fault_callback`].
+unsafe extern "C" fn pfn_mkwrite_callback<T: VmOperations>(
+    vmf: *mut bindings::vm_fault,
+) -> bindings::vm_fault_t {
+    // INVARIANT: As in `fault_callback`.
+    let fault = VmFault { vmf };
+    // SAFETY: As in `fault_callback`.
+    let ptr = unsafe { private(fault.vma().as_ptr()) };
+    if ptr.is_null() {
+        return VmFaultReason::SIGBUS.as_raw();
+    }
+    // SAFETY: As in `fault_callback`.
+    T::pfn_mkwrite(unsafe { T::Data::borrow(ptr) }, &fault).as_raw()
+}
+
+/// A `map_pages` that maps nothing: fault-around finds no page ready, and the
+/// fault goes to `fault`. Its presence tells the kernel that `fault` may run
+/// under the per-VMA lock ([`VmOperations::FAULT_UNDER_VMA_LOCK`]).
+///
+/// # Safety
+///
+/// Called by the kernel only; it touches nothing.
+unsafe extern "C" fn map_pages_nothing(
+    _vmf: *mut bindings::vm_fault,
+    _start: usize,
+    _end: usize,
+) -> bindings::vm_fault_t {
+    0
+}
