@@ -18,5 +18,5 @@ unsigned long pagearena_virt_to_pfn(const void *addr);
 /* The page frame number of a direct-map address (rust/frames.rs). */
 unsigned long pagearena_virt_to_pfn(const void *addr)
 {
-	return virt_to_pfn(addr);
+	return PHYS_PFN(__pa(addr));
 }

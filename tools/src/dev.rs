@@ -3,11 +3,20 @@
 use crate::uapi;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// An open space (one `open()` of the device).
 pub struct Space {
     file: File,
+}
+
+/// A syscall's `-1`-on-error result as `io::Result`.
+pub fn cvt<T: PartialOrd + Default>(r: T) -> io::Result<T> {
+    if r < T::default() {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }
 
 impl Space {
@@ -32,12 +41,7 @@ impl Space {
         // SAFETY: the caller chose `arg`; a wrong pointer makes the kernel
         // answer EFAULT, it cannot corrupt this process (the kernel only writes
         // through `copy_to_user` into memory this process owns, if mapped writable).
-        let r = unsafe { libc::ioctl(self.fd(), cmd as _, arg) };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r)
-        }
+        cvt(unsafe { libc::ioctl(self.fd(), cmd as _, arg) })
     }
 
     /// `PAGEARENA_IOC_INFO`.
@@ -45,5 +49,185 @@ impl Space {
         let mut info = uapi::PagearenaInfo::default();
         self.ioctl_raw(uapi::PAGEARENA_IOC_INFO, &mut info as *mut _ as usize)?;
         Ok(info)
+    }
+
+    /// `PAGEARENA_IOC_STATS`.
+    pub fn stats(&self) -> io::Result<uapi::PagearenaStats> {
+        let mut v = uapi::PagearenaStats::default();
+        self.ioctl_raw(uapi::PAGEARENA_IOC_STATS, &mut v as *mut _ as usize)?;
+        Ok(v)
+    }
+
+    /// `PAGEARENA_IOC_SPACE_STATS`.
+    pub fn space_stats(&self) -> io::Result<uapi::PagearenaSpaceStats> {
+        let mut v = uapi::PagearenaSpaceStats::default();
+        self.ioctl_raw(uapi::PAGEARENA_IOC_SPACE_STATS, &mut v as *mut _ as usize)?;
+        Ok(v)
+    }
+
+    /// `PAGEARENA_IOC_PAGE_STATE` for pages `start..start + count`.
+    pub fn page_state(&self, start: u64, count: u64) -> io::Result<Vec<u64>> {
+        let mut buf = vec![0u64; count as usize];
+        let mut args = uapi::PagearenaPageStateArgs {
+            version: uapi::PAGEARENA_UAPI_VERSION,
+            reserved: 0,
+            start,
+            count,
+            buf: buf.as_mut_ptr() as u64,
+        };
+        self.ioctl_raw(uapi::PAGEARENA_IOC_PAGE_STATE, &mut args as *mut _ as usize)?;
+        Ok(buf)
+    }
+
+    /// `PAGEARENA_IOC_CLONE`: a new space, a copy-on-write snapshot of this one.
+    pub fn clone_space(&self) -> io::Result<Space> {
+        let fd = self.ioctl_raw(uapi::PAGEARENA_IOC_CLONE, 0)?;
+        // SAFETY: the ioctl returned a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Space {
+            file: File::from(fd),
+        })
+    }
+
+    /// `PAGEARENA_IOC_SET_FORK_MODE`.
+    pub fn set_fork_mode(&self, mode: usize) -> io::Result<()> {
+        self.ioctl_raw(uapi::PAGEARENA_IOC_SET_FORK_MODE, mode)
+            .map(|_| ())
+    }
+
+    /// Maps `len` bytes at byte `offset` of the space, shared, read-write.
+    pub fn map(&self, offset: u64, len: usize) -> io::Result<Mapping> {
+        Mapping::new(
+            self.fd(),
+            offset,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+        )
+    }
+}
+
+/// A memory mapping, unmapped when dropped.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: a mapping is plain shared memory; threads access it with volatile
+// or atomic operations through raw pointers.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// `mmap(NULL, len, prot, flags, fd, offset)`.
+    pub fn new(fd: i32, offset: u64, len: usize, prot: i32, flags: i32) -> io::Result<Self> {
+        // SAFETY: a new mapping at an address the kernel picks affects no
+        // existing memory.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, offset as i64) };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { ptr: p.cast(), len })
+    }
+
+    /// Anonymous private memory (`MAP_PRIVATE | MAP_ANONYMOUS`), the native
+    /// counterpart of a space in fork-COW mode.
+    pub fn anonymous(len: usize) -> io::Result<Self> {
+        Self::new(
+            -1,
+            0,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        )
+    }
+
+    /// Start address.
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping is empty (never: mmap refuses length 0).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Pages in the mapping.
+    pub fn pages(&self) -> usize {
+        self.len / page_size()
+    }
+
+    /// Reads the `u64` at byte `off` (volatile: every call touches memory).
+    pub fn read(&self, off: usize) -> u64 {
+        assert!(off + 8 <= self.len);
+        // SAFETY: in bounds (checked), 8-aligned for aligned `off`; volatile
+        // because other processes change the memory.
+        unsafe { self.ptr.add(off).cast::<u64>().read_volatile() }
+    }
+
+    /// Writes the `u64` at byte `off`.
+    pub fn write(&self, off: usize, v: u64) {
+        assert!(off + 8 <= self.len);
+        // SAFETY: as in `read`.
+        unsafe { self.ptr.add(off).cast::<u64>().write_volatile(v) }
+    }
+
+    /// `mprotect` of the whole mapping.
+    pub fn protect(&self, prot: i32) -> io::Result<()> {
+        // SAFETY: changes the protection of our own mapping only.
+        cvt(unsafe { libc::mprotect(self.ptr.cast(), self.len, prot) }).map(|_| ())
+    }
+
+    /// `madvise` of the whole mapping.
+    pub fn advise(&self, advice: i32) -> io::Result<()> {
+        // SAFETY: advice on our own mapping.
+        cvt(unsafe { libc::madvise(self.ptr.cast(), self.len, advice) }).map(|_| ())
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping this value owns.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// The system page size.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+/// Runs `f` in a forked child and returns how the child ended: `Ok(code)` for
+/// `_exit(code)`, `Err(signal)` for death by a signal. `f` must only touch
+/// memory and make raw syscalls (the parent may have other threads).
+pub fn in_child(f: impl FnOnce() -> i32) -> io::Result<Result<i32, i32>> {
+    // SAFETY: the child runs `f` (memory accesses and syscalls only, by
+    // contract) and `_exit`s without returning into Rust.
+    let pid = cvt(unsafe { libc::fork() })?;
+    if pid == 0 {
+        let code = f();
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(code) };
+    }
+    wait_child(pid)
+}
+
+/// Waits for child `pid`; see [`in_child`].
+pub fn wait_child(pid: i32) -> io::Result<Result<i32, i32>> {
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    cvt(unsafe { libc::waitpid(pid, &mut status, 0) })?;
+    if libc::WIFEXITED(status) {
+        Ok(Ok(libc::WEXITSTATUS(status)))
+    } else {
+        Ok(Err(libc::WTERMSIG(status)))
     }
 }

@@ -134,7 +134,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let mut params = format!("arena_mb={}", args.arena_mb);
+    let mut params = format!("arena_mb={} slab_debug=1", args.arena_mb);
     if matches!(args.selftest, Some(Selftest::Warn)) {
         params.push_str(" selftest_warn=1");
     }

@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod mm_core;
+pub mod paging;
 
 use std::path::PathBuf;
 
@@ -52,7 +53,7 @@ pub struct Test {
 
 /// Every test, in the order they run.
 pub fn all() -> Vec<Test> {
-    [device::TESTS, mm_core::TESTS].concat()
+    [device::TESTS, mm_core::TESTS, paging::TESTS].concat()
 }
 
 /// Fails with `msg` unless `cond`.
