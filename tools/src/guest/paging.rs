@@ -531,8 +531,9 @@ fn clone_cow(_: &Ctx) -> Outcome {
     let ms = map(&src, n)?;
     for p in 0..n {
         ms.write(p * ps, stamp(1, p));
+        // A word no later write touches: a COW copy must carry it over.
+        ms.write(p * ps + ps / 2, !stamp(1, p));
     }
-    let _ = ms.read(n * ps - 8); // page n-1 is written, nothing is zero-mapped
     let clone = src.clone_space().map_err(err("CLONE"))?;
     let mc = map(&clone, n)?;
     let before = stats(&src)?;
@@ -565,6 +566,10 @@ fn clone_cow(_: &Ctx) -> Outcome {
         };
         ensure(ms.read(p * ps) == want_s, || format!("source page {p}"))?;
         ensure(mc.read(p * ps) == want_c, || format!("clone page {p}"))?;
+        ensure(
+            ms.read(p * ps + ps / 2) == !stamp(1, p) && mc.read(p * ps + ps / 2) == !stamp(1, p),
+            || format!("page {p}: the copy lost the rest of the page"),
+        )?;
     }
     let mid = stats(&src)?;
     ensure(mid.cow_fault - before.cow_fault == n as u64, || {
@@ -650,6 +655,7 @@ fn cow_space(n: usize) -> Result<(Space, Mapping), String> {
     let m = map(&s, n + 2)?;
     for p in 0..n {
         m.write(p * page_size(), stamp(1, p));
+        m.write(p * page_size() + 8, !stamp(1, p));
     }
     let _ = m.read(n * page_size());
     Ok((s, m))
@@ -674,6 +680,9 @@ fn fork_cow_child_writes(_: &Ctx) -> Outcome {
             for p in 0..n {
                 if m.read(p * ps) != stamp(9, p) {
                     return 3;
+                }
+                if m.read(p * ps + 8) != !stamp(1, p) {
+                    return 4;
                 }
             }
             0
