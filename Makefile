@@ -84,6 +84,12 @@ fuzz:
 bench:
 	$(CARGO) bench -p pagearena-mm
 
+# The fault-path benchmark in the perf guest: arena vs native, same run.
+bench-vm: deps
+	@$(MAKE) --no-print-directory modules FLAVOUR=perf
+	@$(MAKE) --no-print-directory tools
+	@bash scripts/vm.sh perf -- scripts/bench.sh build/perf/pagearena.ko $(BENCH_ARGS)
+
 clean:
 	rm -rf build target logs
 

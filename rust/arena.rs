@@ -73,6 +73,8 @@ pub enum Event {
     MinorFault,
     /// Faults that found no frame or node: `SIGBUS`.
     OomFault,
+    /// Pages mapped by fault-around next to a read fault.
+    FaultAround,
     /// Spaces created by the clone ioctl.
     Clone,
     /// Spaces created by `fork()` of a fork-COW space.
@@ -90,6 +92,7 @@ pub const EVENT_NAMES: [&str; Event::Count as usize] = [
     "cow_reuse_fault",
     "minor_fault",
     "oom_fault",
+    "fault_around",
     "space_clone",
     "fork_snapshot",
 ];
@@ -120,6 +123,8 @@ pub struct Arena {
     pub zero: Pfn,
     /// The kernel pfn of the zero frame.
     pub zero_kpfn: usize,
+    /// Pages a read fault maps at once (`fault_around_pages`; 0 or 1: off).
+    pub fault_around: usize,
     /// Event counters.
     events: [AtomicU64; Event::Count as usize],
     /// Every live space.
@@ -149,7 +154,11 @@ pub fn arena() -> &'static Arena {
 impl Arena {
     /// Takes `nr_frames` frames from the kernel and sets up the allocators.
     /// `ENOMEM`, with everything given back, if the memory is not there.
-    pub fn new(nr_frames: usize, debug_slab: bool) -> Result<impl PinInit<Self, Error>> {
+    pub fn new(
+        nr_frames: usize,
+        debug_slab: bool,
+        fault_around: usize,
+    ) -> Result<impl PinInit<Self, Error>> {
         if nr_frames < 16 || nr_frames > u32::MAX as usize {
             return Err(EINVAL);
         }
@@ -181,6 +190,7 @@ impl Arena {
             space_cache <- new_spinlock!(space_cache, "pagearena_space_cache"),
             zero,
             zero_kpfn,
+            fault_around,
             events: [const { AtomicU64::new(0) }; Event::Count as usize],
             spaces <- new_mutex!(KVec::new(), "pagearena_spaces"),
         }? Error))

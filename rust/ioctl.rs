@@ -108,6 +108,7 @@ pub fn stats() -> uapi::PagearenaStats {
         cow_reuse_fault: ev[Event::CowReuseFault as usize],
         minor_fault: ev[Event::MinorFault as usize],
         oom_fault: ev[Event::OomFault as usize],
+        fault_around: ev[Event::FaultAround as usize],
         space_clone: ev[Event::Clone as usize],
         fork_snapshot: ev[Event::ForkSnapshot as usize],
     }

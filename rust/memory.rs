@@ -26,7 +26,7 @@
 use crate::{
     arena::{arena, Arena, Event, PtNodes, SpaceWord},
     mm::{
-        memory::{FrameMemory, Pfn},
+        memory::{FrameMemory, Pfn, PAGE_SIZE},
         pagetable::{Pte, PteKind},
     },
     space::{Space, SpaceInner},
@@ -59,24 +59,19 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
     r
 }
 
-/// Maps `kpfn` for `vmf`, writable or as the VMA's protection says.
+/// Maps `kpfn` at `addr` in the faulting VMA, writable or as the VMA's
+/// protection says.
 ///
 /// The caller holds the space's mutex, and the page's entry references the
 /// frame `kpfn` belongs to (or it is the zero frame).
-fn map(vmf: &VmFault, kpfn: usize, writable: bool) -> VmFaultReason {
+fn map(vmf: &VmFault, addr: usize, kpfn: usize, writable: bool) -> VmFaultReason {
     // SAFETY: The frame is the zero frame (allocated for the arena's whole
     // life) or a frame the space's page table references, under the mutex
     // our caller holds. The space drops that reference only after zapping
     // the page's user PTEs in every process (this module's rule, see the
     // module documentation), and a frame is only reused after its last
     // reference is dropped. So the frame outlives every PTE we make.
-    unsafe {
-        if writable {
-            vmf.insert_pfn_writable(kpfn)
-        } else {
-            vmf.insert_pfn(kpfn)
-        }
-    }
+    unsafe { vmf.insert_pfn(addr, kpfn, writable) }
 }
 
 /// Records the page's entry and the space's counters after a change.
@@ -115,25 +110,77 @@ fn oom(a: &Arena) -> VmFaultReason {
 
 fn read_fault(a: &Arena, space: &Space, vmf: &VmFault, idx: u64) -> VmFaultReason {
     let mut inner = space.inner.lock();
+    let addr = vmf.address();
+    let r = map_for_read(a, space, &mut inner, vmf, idx, addr, true);
+    if r != VmFaultReason::NOPAGE || a.fault_around < 2 {
+        return r;
+    }
+    // Fault-around (`do_fault_around`): map the neighbours in the same
+    // aligned window too, as they are, so a sequential reader takes one
+    // fault per window instead of one per page. Only pages inside the VMA,
+    // and only what is already there or the zero frame: nothing is
+    // allocated but page-table nodes.
+    let window = a.fault_around as u64;
+    let first = idx & !(window - 1);
+    let (start, end) = (vmf.vma().start(), vmf.vma().end());
+    for j in first..first + window {
+        if j == idx {
+            continue;
+        }
+        let Some(at) = (addr as i64 + (j as i64 - idx as i64) * PAGE_SIZE as i64)
+            .try_into()
+            .ok()
+            .filter(|at: &usize| *at >= start && *at < end)
+        else {
+            continue;
+        };
+        if j >= space.window.pages as u64 {
+            break;
+        }
+        if map_for_read(a, space, &mut inner, vmf, j, at, false) != VmFaultReason::NOPAGE {
+            break;
+        }
+        a.count(Event::FaultAround);
+    }
+    r
+}
+
+/// Maps page `idx` of the space at user address `addr` for reading (`first`:
+/// the faulting page, which is counted).
+fn map_for_read(
+    a: &Arena,
+    space: &Space,
+    inner: &mut MutexGuard<'_, SpaceInner>,
+    vmf: &VmFault,
+    idx: u64,
+    addr: usize,
+    first: bool,
+) -> VmFaultReason {
     let pte = inner.pt.lookup(&a.mem, idx);
     match pte.kind() {
         PteKind::None => {
-            if set_entry(a, space, &mut inner, idx, Pte::zero()).is_err() {
-                return oom(a);
+            if set_entry(a, space, inner, idx, Pte::zero()).is_err() {
+                return if first { oom(a) } else { VmFaultReason::SIGBUS };
             }
-            a.count(Event::ZeroFault);
-            map(vmf, a.zero_kpfn, false)
+            if first {
+                a.count(Event::ZeroFault);
+            }
+            map(vmf, addr, a.zero_kpfn, false)
         }
         PteKind::Zero => {
-            a.count(Event::ZeroFault);
-            map(vmf, a.zero_kpfn, false)
+            if first {
+                a.count(Event::ZeroFault);
+            }
+            map(vmf, addr, a.zero_kpfn, false)
         }
         PteKind::Frame(pfn) => {
-            a.count(Event::MinorFault);
+            if first {
+                a.count(Event::MinorFault);
+            }
             match a.kernel_pfn(pfn) {
                 // A frame this space wrote and holds alone is mapped writable
                 // at once: there is no copy to make on the next write.
-                Some(k) => map(vmf, k, pte.has(Pte::WRITE)),
+                Some(k) => map(vmf, addr, k, pte.has(Pte::WRITE)),
                 None => VmFaultReason::SIGBUS,
             }
         }
@@ -247,7 +294,7 @@ fn own(a: &Arena, pfn: Pfn, space: &Space, idx: u64) {
 /// Maps frame `pfn` writable.
 fn install(a: &Arena, vmf: &VmFault, pfn: Pfn) -> VmFaultReason {
     match a.kernel_pfn(pfn) {
-        Some(k) => map(vmf, k, true),
+        Some(k) => map(vmf, vmf.address(), k, true),
         None => VmFaultReason::SIGBUS,
     }
 }

@@ -61,6 +61,10 @@ module! {
             default: false,
             description: "Run the mm core's self-test over real pages at load; fail the load if it fails",
         },
+        fault_around_pages: u32 {
+            default: 16,
+            description: "Pages a read fault maps at once, a power of two up to 512 (0 or 1: off)",
+        },
         slab_debug: bool {
             default: false,
             description: "Red zones and poisoning in the arena's slab caches (like slub_debug=FZP)",
@@ -117,7 +121,19 @@ impl Pagearena {
             selftest::mm_core()?;
         }
         let frames = usize::try_from(params.frames)?;
-        let init = arena::Arena::new(frames, module_parameters::slab_debug.value())?;
+        let around = module_parameters::fault_around_pages.value();
+        if around > 512 || (around > 1 && !around.is_power_of_two()) {
+            pr_err!(
+                "fault_around_pages={} is not a power of two up to 512\n",
+                around
+            );
+            return Err(EINVAL);
+        }
+        let init = arena::Arena::new(
+            frames,
+            module_parameters::slab_debug.value(),
+            around as usize,
+        )?;
         let arena = KBox::pin_init(init, GFP_KERNEL)?;
         arena.as_ref().publish();
         let debugfs = debugfs::Debugfs::new()?;

@@ -183,6 +183,8 @@ pub struct PagearenaStats {
     pub minor_fault: u64,
     /// Faults that found no frame: the task got `SIGBUS`.
     pub oom_fault: u64,
+    /// Pages mapped by fault-around next to read faults.
+    pub fault_around: u64,
     /// Spaces made by [`PAGEARENA_IOC_CLONE`].
     pub space_clone: u64,
     /// Spaces made by `fork()` in fork-COW mode.

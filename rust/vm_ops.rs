@@ -208,35 +208,30 @@ impl VmFault {
         f & bindings::fault_flag_FAULT_FLAG_WRITE != 0
     }
 
-    /// Maps `pfn` at the faulting address with the VMA's page protection,
-    /// which is read-only under write-notify (the first write then calls
-    /// `pfn_mkwrite`). Does nothing if a PTE is already there.
+    /// Maps `pfn` at `addr` in the faulting VMA: writable (if the VMA allows
+    /// writing), or with the VMA's page protection, which is read-only under
+    /// write-notify (the first write then calls `pfn_mkwrite`). Does nothing
+    /// if a PTE is already there; `SIGBUS` if `addr` is outside the VMA.
+    /// `addr` is the faulting address, or a neighbour (fault-around).
     ///
     /// # Safety
     ///
     /// `pfn` must be RAM the caller owns, and stay allocated, not handed to
     /// anyone else, until every PTE that maps it has been zapped.
-    pub unsafe fn insert_pfn(&self, pfn: usize) -> VmFaultReason {
-        let vma = self.vma().as_ptr();
-        // SAFETY: The VMA is a shared `VM_PFNMAP` VMA (type invariant), so none
-        // of `vmf_insert_pfn`'s `BUG_ON`s applies; the address is inside it;
-        // the caller guarantees the pfn's lifetime.
-        VmFaultReason(unsafe { bindings::vmf_insert_pfn(vma, self.address(), pfn) })
-    }
-
-    /// Maps `pfn` at the faulting address writable (if the VMA allows
-    /// writing). Does nothing if a PTE is already there.
-    ///
-    /// # Safety
-    ///
-    /// As for [`VmFault::insert_pfn`].
-    pub unsafe fn insert_pfn_writable(&self, pfn: usize) -> VmFaultReason {
+    pub unsafe fn insert_pfn(&self, addr: usize, pfn: usize, writable: bool) -> VmFaultReason {
         let vma = self.vma();
-        // SAFETY: `vm_get_page_prot` only computes a protection from flags.
-        let prot = unsafe { bindings::vm_get_page_prot(vma.flags()) };
-        // SAFETY: As in `insert_pfn`.
+        let ptr = vma.as_ptr();
+        // SAFETY: The VMA is a shared `VM_PFNMAP` VMA (type invariant), so none
+        // of `vmf_insert_pfn*`'s `BUG_ON`s applies; they check `addr` against
+        // the VMA; the caller guarantees the pfn's lifetime. `vm_get_page_prot`
+        // only computes a protection from flags.
         VmFaultReason(unsafe {
-            bindings::vmf_insert_pfn_prot(vma.as_ptr(), self.address(), pfn, prot)
+            if writable {
+                let prot = bindings::vm_get_page_prot(vma.flags());
+                bindings::vmf_insert_pfn_prot(ptr, addr, pfn, prot)
+            } else {
+                bindings::vmf_insert_pfn(ptr, addr, pfn)
+            }
         })
     }
 }

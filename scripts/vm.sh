@@ -27,7 +27,7 @@ set +e
 timeout --foreground "${PAGEARENA_VM_TIMEOUT:-900}" \
   "$PA_VNG" --run "$build/arch/x86/boot/bzImage" --disable-kvm \
   --cpus "${PAGEARENA_VM_CPUS:-2}" -m "${PAGEARENA_VM_MEM:-2G}" --user root \
-  --cwd "$PA_REPO" --verbose --exec "$*" 2>"$log"
+  --cwd "$PA_REPO" --rwdir "$PA_REPO/logs" --verbose --exec "$*" 2>"$log"
 rc=$?
 set -e
 ln -sfn "$(basename "$log")" "$PA_REPO/logs/vm-$flavour-last.log"

@@ -5,6 +5,7 @@
 #[allow(dead_code)]
 pub mod uapi;
 
+pub mod bench;
 pub mod dev;
 pub mod guest;
 pub mod kmod;

@@ -22,6 +22,23 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark the fault path against native anonymous memory, in this
+    /// machine and run: first-touch writes, zero-page reads, COW after fork,
+    /// and 2-thread / 2-process scaling. Prints faults per second and ratios.
+    Bench {
+        /// Pages per workload (each COW round needs twice this in the arena).
+        #[arg(long, default_value_t = 4096)]
+        pages: usize,
+        /// Rounds per workload; the median is reported.
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also save the JSON report to this file.
+        #[arg(long)]
+        save: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(serde::Serialize)]
@@ -45,6 +62,12 @@ fn main() -> ExitCode {
         }
     };
     match cli.cmd {
+        Cmd::Bench {
+            pages,
+            rounds,
+            json,
+            save,
+        } => bench(pages, rounds, json, save),
         Cmd::Info { json } => match space.info() {
             Ok(i) => {
                 let out = InfoOut {
@@ -72,4 +95,72 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn bench(pages: usize, rounds: usize, json: bool, save: Option<std::path::PathBuf>) -> ExitCode {
+    use pagearena_tools::bench;
+    if pages < 2 || rounds == 0 {
+        eprintln!("pagearena bench: --pages must be at least 2 and --rounds at least 1");
+        return ExitCode::FAILURE;
+    }
+    let cfg = bench::Config { pages, rounds };
+    let report = match bench::run(&cfg, |p| eprint!("\r\x1b[K{p}")) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("\npagearena bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!("\r\x1b[K");
+    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+    if let Some(path) = save {
+        if let Err(e) = std::fs::write(&path, &text) {
+            eprintln!("pagearena bench: cannot save {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if json {
+        println!("{text}");
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{} pages per workload, median of {} rounds, {} CPUs, kernel {}\n",
+        report.pages, report.rounds, report.cpus, report.kernel
+    );
+    println!(
+        "{:<32} {:>14} {:>14} {:>7}  ratio (| = 1.0)",
+        "workload", "arena pages/s", "native pages/s", "ratio"
+    );
+    for r in &report.rows {
+        println!(
+            "{:<32} {:>14.0} {:>14.0} {:>7.2}  {}",
+            r.workload,
+            r.arena_per_sec,
+            r.native_per_sec,
+            r.ratio,
+            bar(r.ratio)
+        );
+    }
+    println!(
+        "\nscaling over 1 thread: 2 threads {:.2}x arena, {:.2}x native; 2 processes {:.2}x arena, {:.2}x native",
+        report.thread_scaling.0,
+        report.thread_scaling.1,
+        report.process_scaling.0,
+        report.process_scaling.1
+    );
+    ExitCode::SUCCESS
+}
+
+/// A bar for a ratio: 20 columns per 1.0, a `|` at 1.0.
+fn bar(ratio: f64) -> String {
+    let n = (ratio * 20.0).round().clamp(0.0, 60.0) as usize;
+    (0..n.max(21))
+        .map(|i| match (i < n, i == 20) {
+            (_, true) => '|',
+            (true, _) => '#',
+            _ => ' ',
+        })
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }

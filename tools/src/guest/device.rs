@@ -198,6 +198,8 @@ fn bad_params(ctx: &Ctx) -> Outcome {
         "arena_mb=65537",
         "arena_mb=-1",
         "arena_mb=lots",
+        "fault_around_pages=3",
+        "fault_around_pages=1024",
     ] {
         out = expect_errno(p, ctx.load(p), libc::EINVAL);
         if out.is_err() {

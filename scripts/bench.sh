@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The fault-path benchmark, run in the guest by `make bench-vm` (perf kernel):
+# the arena against native anonymous memory in the same guest and run.
+# Usage: scripts/bench.sh path/to/pagearena.ko [pagearena bench arguments]
+set -euo pipefail
+ko=${1:?usage: scripts/bench.sh pagearena.ko [args]}
+shift
+insmod "$ko" arena_mb="${ARENA_MB:-256}"
+trap 'rmmod pagearena' EXIT
+mkdir -p logs
+out=logs/bench-$(date +%Y%m%d-%H%M%S).json
+target/release/pagearena bench --save "$out" "$@"
+echo "saved $out"

@@ -1,0 +1,285 @@
+//! The fault-path benchmark: the arena against native Linux anonymous memory
+//! (`MAP_PRIVATE | MAP_ANONYMOUS`, THP off) in the same machine and run.
+//!
+//! Each workload touches every page of a fresh mapping once and counts
+//! faults per second:
+//!
+//! - `first-touch write`: a write to each page of new memory (the arena:
+//!   demand zero; native: an anonymous page fault);
+//! - `zero-page read`: a read of each page of new memory (both map a shared
+//!   zero page);
+//! - `cow write`: memory written before `fork()`, then written by the child
+//!   (the arena: a fork-COW space; native: private anonymous memory);
+//! - `first-touch write, 2 threads` / `2 processes`: the first workload split
+//!   over two threads of one process (one space, one mapping), or two
+//!   processes with a space each, to show the fault path scales.
+//!
+//! After one untimed warm-up round, rounds alternate arena and native; the
+//! median of the rounds is reported.
+
+use crate::dev::{cvt, page_size, wait_child, Mapping, Space};
+
+use crate::uapi;
+use serde::Serialize;
+use std::io;
+use std::time::Instant;
+
+/// What to run.
+pub struct Config {
+    /// Pages per workload.
+    pub pages: usize,
+    /// Rounds (the median is reported).
+    pub rounds: usize,
+}
+
+/// One workload's result.
+#[derive(Serialize, Clone)]
+pub struct Row {
+    /// Workload name.
+    pub workload: String,
+    /// Arena faults per second (median).
+    pub arena_per_sec: f64,
+    /// Native faults per second (median).
+    pub native_per_sec: f64,
+    /// `arena_per_sec / native_per_sec`.
+    pub ratio: f64,
+}
+
+/// The whole run.
+#[derive(Serialize)]
+pub struct Report {
+    /// Pages per workload.
+    pub pages: usize,
+    /// Rounds per workload.
+    pub rounds: usize,
+    /// CPUs online.
+    pub cpus: usize,
+    /// The kernel (`uname -r`).
+    pub kernel: String,
+    /// Results.
+    pub rows: Vec<Row>,
+    /// Throughput with 2 threads over 1 (arena, native).
+    pub thread_scaling: (f64, f64),
+    /// Throughput with 2 processes over 1 (arena, native).
+    pub process_scaling: (f64, f64),
+}
+
+/// Which memory a workload runs on.
+#[derive(Clone, Copy, PartialEq)]
+enum Mem {
+    Arena,
+    Native,
+}
+
+fn map(mem: Mem, pages: usize) -> io::Result<(Option<Space>, Mapping)> {
+    let len = pages * page_size();
+    match mem {
+        Mem::Arena => {
+            let s = Space::open()?;
+            let m = s.map(0, len)?;
+            Ok((Some(s), m))
+        }
+        Mem::Native => {
+            let m = Mapping::anonymous(len)?;
+            // THP off, so both sides fault 4 KiB pages. (EINVAL without THP.)
+            let _ = m.advise(libc::MADV_NOHUGEPAGE);
+            Ok((None, m))
+        }
+    }
+}
+
+/// Writes one word in each page of `m[from..to]`.
+fn touch_write(m: &Mapping, from: usize, to: usize) {
+    for p in from..to {
+        m.write(p * page_size(), p as u64);
+    }
+}
+
+/// Reads one word in each page; returns their sum (so nothing is optimized away).
+fn touch_read(m: &Mapping, from: usize, to: usize) -> u64 {
+    (from..to).map(|p| m.read(p * page_size())).sum()
+}
+
+fn per_sec(n: usize, secs: f64) -> f64 {
+    n as f64 / secs.max(1e-9)
+}
+
+fn first_touch(mem: Mem, pages: usize) -> io::Result<f64> {
+    let (_s, m) = map(mem, pages)?;
+    let t = Instant::now();
+    touch_write(&m, 0, pages);
+    Ok(per_sec(pages, t.elapsed().as_secs_f64()))
+}
+
+fn zero_read(mem: Mem, pages: usize) -> io::Result<f64> {
+    let (_s, m) = map(mem, pages)?;
+    let t = Instant::now();
+    let sum = touch_read(&m, 0, pages);
+    let r = per_sec(pages, t.elapsed().as_secs_f64());
+    if sum != 0 {
+        return Err(io::Error::other("zero page read non-zero"));
+    }
+    Ok(r)
+}
+
+/// Runs `f` in a child and returns the `f64` it reports through a pipe.
+fn in_child_f64(f: impl FnOnce() -> f64) -> io::Result<f64> {
+    let mut p = [0i32; 2];
+    // SAFETY: creates a pipe into our array.
+    cvt(unsafe { libc::pipe(p.as_mut_ptr()) })?;
+    // SAFETY: the child touches memory, makes syscalls and `_exit`s.
+    let pid = cvt(unsafe { libc::fork() })?;
+    if pid == 0 {
+        let v = f().to_bits().to_ne_bytes();
+        // SAFETY: writes 8 bytes from the stack, then ends the child.
+        unsafe {
+            libc::write(p[1], v.as_ptr().cast(), 8);
+            libc::_exit(0);
+        }
+    }
+    let mut b = [0u8; 8];
+    // SAFETY: reads 8 bytes into the stack; closes our fds.
+    let n = unsafe {
+        let n = libc::read(p[0], b.as_mut_ptr().cast(), 8);
+        libc::close(p[0]);
+        libc::close(p[1]);
+        n
+    };
+    let status = wait_child(pid)?;
+    if n != 8 || status != Ok(0) {
+        return Err(io::Error::other(format!("child failed: {status:?}")));
+    }
+    Ok(f64::from_bits(u64::from_ne_bytes(b)))
+}
+
+fn cow(mem: Mem, pages: usize) -> io::Result<f64> {
+    let (s, m) = map(mem, pages)?;
+    if let Some(s) = &s {
+        s.set_fork_mode(uapi::PAGEARENA_FORK_COW)?;
+    }
+    touch_write(&m, 0, pages);
+    in_child_f64(|| {
+        let t = Instant::now();
+        touch_write(&m, 0, pages);
+        per_sec(pages, t.elapsed().as_secs_f64())
+    })
+}
+
+fn threads2(mem: Mem, pages: usize) -> io::Result<f64> {
+    let (_s, m) = map(mem, pages)?;
+    let half = pages / 2;
+    let t = Instant::now();
+    std::thread::scope(|sc| {
+        let m = &m;
+        sc.spawn(move || touch_write(m, 0, half));
+        sc.spawn(move || touch_write(m, half, pages));
+    });
+    Ok(per_sec(pages, t.elapsed().as_secs_f64()))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Runs workload `f` for `rounds` rounds on both memories.
+fn compare(
+    name: &str,
+    cfg: &Config,
+    f: fn(Mem, usize) -> io::Result<f64>,
+    progress: &mut impl FnMut(&str),
+) -> io::Result<Row> {
+    let (mut a, mut n) = (Vec::new(), Vec::new());
+    // One untimed round first: page tables, slabs and caches warm up.
+    progress(&format!("{name}: warm-up"));
+    f(Mem::Arena, cfg.pages)?;
+    f(Mem::Native, cfg.pages)?;
+    for r in 0..cfg.rounds {
+        progress(&format!("{name}: round {}/{}", r + 1, cfg.rounds));
+        a.push(f(Mem::Arena, cfg.pages)?);
+        n.push(f(Mem::Native, cfg.pages)?);
+    }
+    let (a, n) = (median(a), median(n));
+    Ok(Row {
+        workload: name.into(),
+        arena_per_sec: a,
+        native_per_sec: n,
+        ratio: a / n,
+    })
+}
+
+/// Runs every workload.
+pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> io::Result<Report> {
+    let rows = vec![
+        compare("first-touch write", cfg, first_touch, &mut progress)?,
+        compare("zero-page read", cfg, zero_read, &mut progress)?,
+        compare("cow write (fork)", cfg, cow, &mut progress)?,
+        compare("first-touch write, 2 threads", cfg, threads2, &mut progress)?,
+        compare(
+            "first-touch write, 2 processes",
+            cfg,
+            processes2_parallel,
+            &mut progress,
+        )?,
+    ];
+    let scale = |i: usize| {
+        (
+            rows[i].arena_per_sec / rows[0].arena_per_sec,
+            rows[i].native_per_sec / rows[0].native_per_sec,
+        )
+    };
+    let thread_scaling = scale(3);
+    let process_scaling = scale(4);
+    Ok(Report {
+        pages: cfg.pages,
+        rounds: cfg.rounds,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .into(),
+        rows,
+        thread_scaling,
+        process_scaling,
+    })
+}
+
+/// Two processes, each writing its own memory, at the same time.
+fn processes2_parallel(mem: Mem, pages: usize) -> io::Result<f64> {
+    let half = pages / 2;
+    let (sa, ma) = map(mem, half)?;
+    let (sb, mb) = map(mem, pages - half)?;
+    let mut go = [0i32; 2];
+    // SAFETY: creates a pipe into our array.
+    cvt(unsafe { libc::pipe(go.as_mut_ptr()) })?;
+    let mut pids = Vec::new();
+    for m in [&ma, &mb] {
+        // SAFETY: the child touches memory, makes syscalls and `_exit`s.
+        let pid = cvt(unsafe { libc::fork() })?;
+        if pid == 0 {
+            let mut b = [0u8];
+            // SAFETY: waits for the start signal (EOF), then ends the child.
+            unsafe {
+                libc::close(go[1]);
+                libc::read(go[0], b.as_mut_ptr().cast(), 1);
+                touch_write(m, 0, m.pages());
+                libc::_exit(0);
+            }
+        }
+        pids.push(pid);
+    }
+    let t = Instant::now();
+    // SAFETY: closing both ends releases the children (EOF).
+    unsafe {
+        libc::close(go[0]);
+        libc::close(go[1]);
+    }
+    for pid in pids {
+        if wait_child(pid)? != Ok(0) {
+            return Err(io::Error::other("writer failed"));
+        }
+    }
+    let r = per_sec(pages, t.elapsed().as_secs_f64());
+    drop((sa, ma, sb, mb));
+    Ok(r)
+}
