@@ -21,7 +21,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 endif
 CARGO ?= cargo
 
-.PHONY: all modules module deps kernel tools lint check run vm fuzz bench clean distclean-cache help
+.PHONY: all modules module deps kernel tools lint check run vm fuzz bench bench-vm clean distclean-cache help
 
 all: modules
 
@@ -30,6 +30,7 @@ help:
 	@echo "  make modules [KDIR=/path/to/kernel/build]  build pagearena.ko (default: our $(FLAVOUR) kernel)"
 	@echo "  make vm CMD='...' [FLAVOUR=debug|perf]       run a command in a guest"
 	@echo "  make kernel FLAVOUR=debug|perf               build (or reuse) a guest kernel"
+	@echo "  make bench-vm [BENCH_ARGS='--pages N --rounds R']  arena vs native fault benchmark (perf guest)"
 	@echo "  make fuzz | make bench | make clean | make distclean-cache"
 
 deps:

@@ -15,6 +15,11 @@ extern "C" {
     fn pagearena_virt_to_pfn(addr: *const core::ffi::c_void) -> usize;
 }
 
+/// How the arena asks for memory: no warning and no OOM killer when it is
+/// not there (`__GFP_NORETRY`): the load fails with `ENOMEM` instead.
+const ARENA_GFP: bindings::gfp_t =
+    bindings::GFP_KERNEL | bindings::__GFP_NOWARN | (1 << bindings::___GFP_NORETRY_BIT);
+
 /// The largest block asked of the page allocator: 2^10 pages, 4 MiB.
 const BLOCK_MAX_ORDER: u32 = 10;
 
@@ -69,9 +74,7 @@ impl KernelFrames {
                 order -= 1;
             }
             // SAFETY: `alloc_pages` may be called with any flags and order.
-            let page = unsafe {
-                bindings::alloc_pages(bindings::GFP_KERNEL | bindings::__GFP_NOWARN, order)
-            };
+            let page = unsafe { bindings::alloc_pages(ARENA_GFP, order) };
             if page.is_null() {
                 if order == 0 {
                     return Err(ENOMEM);

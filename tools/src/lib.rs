@@ -6,6 +6,7 @@
 pub mod uapi;
 
 pub mod bench;
+pub mod demo;
 pub mod dev;
 pub mod guest;
 pub mod kmod;

@@ -22,6 +22,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Show the arena's counters and frames (PAGEARENA_IOC_STATS).
+    Stats {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Walk through zero page, demand zero, clone and copy-on-write on a
+    /// small space, with a map of its pages after each step.
+    Demo,
     /// Benchmark the fault path against native anonymous memory, in this
     /// machine and run: first-touch writes, zero-page reads, COW after fork,
     /// and 2-thread / 2-process scaling. Prints faults per second and ratios.
@@ -62,6 +71,23 @@ fn main() -> ExitCode {
         }
     };
     match cli.cmd {
+        Cmd::Stats { json } => match space.stats() {
+            Ok(s) => {
+                print_stats(&s, json);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pagearena: STATS ioctl failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Demo => match pagearena_tools::demo::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pagearena demo: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Bench {
             pages,
             rounds,
@@ -163,4 +189,36 @@ fn bar(ratio: f64) -> String {
         .collect::<String>()
         .trim_end()
         .to_string()
+}
+
+fn print_stats(s: &uapi::PagearenaStats, json: bool) {
+    let fields: [(&str, u64); 16] = [
+        ("nr_frames", s.nr_frames),
+        ("nr_free", s.nr_free),
+        ("nr_spaces", s.nr_spaces),
+        ("nr_pt_nodes", s.nr_pt_nodes),
+        ("nr_slab_frames", s.nr_slab_frames),
+        ("pgfault", s.pgfault),
+        ("zero_page_fault", s.zero_page_fault),
+        ("demand_zero_fault", s.demand_zero_fault),
+        ("cow_fault", s.cow_fault),
+        ("cow_reuse_fault", s.cow_reuse_fault),
+        ("minor_fault", s.minor_fault),
+        ("oom_fault", s.oom_fault),
+        ("fault_around", s.fault_around),
+        ("space_clone", s.space_clone),
+        ("fork_snapshot", s.fork_snapshot),
+        ("uapi_version", u64::from(s.version)),
+    ];
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&map).unwrap_or_default());
+    } else {
+        for (k, v) in fields {
+            println!("{k:<18} {v}");
+        }
+    }
 }

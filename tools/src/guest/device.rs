@@ -40,6 +40,10 @@ pub const TESTS: &[Test] = &[
         run: bad_params,
     },
     Test {
+        name: "an arena larger than memory is ENOMEM, and nothing leaks",
+        run: arena_too_large,
+    },
+    Test {
         name: "10 insmod/rmmod cycles with different arena sizes",
         run: reload_cycles,
     },
@@ -247,4 +251,30 @@ fn reload_cycles(ctx: &Ctx) -> Outcome {
     }
     ctx.restore()?;
     out
+}
+
+/// `MemFree` from `/proc/meminfo`, in KiB.
+fn mem_free_kib() -> Result<u64, String> {
+    let m = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("meminfo: {e}"))?;
+    m.lines()
+        .find_map(|l| l.strip_prefix("MemFree:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| "no MemFree in /proc/meminfo".into())
+}
+
+fn arena_too_large(ctx: &Ctx) -> Outcome {
+    ctx.unload().map_err(|e| format!("rmmod: {e}"))?;
+    let before = mem_free_kib()?;
+    let r = ctx.load("arena_mb=65536");
+    let after = mem_free_kib()?;
+    let loaded = r.is_ok();
+    if loaded {
+        ctx.unload().map_err(|e| format!("rmmod: {e}"))?;
+    }
+    ctx.restore()?;
+    expect_errno("arena_mb=65536", r, libc::ENOMEM)?;
+    // Everything the failed load took is back (allow 8 MiB of noise).
+    ensure(after + 8192 >= before, || {
+        format!("MemFree {before} KiB before the failed load, {after} KiB after")
+    })
 }
