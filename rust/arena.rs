@@ -16,6 +16,7 @@ use crate::{
     mm::{
         buddy::{Buddy, PageAllocator, NR_ORDERS},
         error::Result as MmResult,
+        fault::FramePool,
         frame::{Frame, FrameState},
         memory::{FrameMemory, Pfn, PhysAddr},
         pagetable::NODE_SIZE,
@@ -241,35 +242,6 @@ impl Arena {
         self.frames.get(pfn.idx())
     }
 
-    /// A new data frame, not yet zeroed, with share count 1.
-    pub fn alloc_frame(&self) -> MmResult<Pfn> {
-        let pfn = self.buddy.lock().alloc(&self.frames, 0)?;
-        let f = &self.frames[pfn.idx()];
-        f.set_state(FrameState::Data);
-        f.set_count(1);
-        Ok(pfn)
-    }
-
-    /// A new data frame filled with zeroes, with share count 1. The zeroing
-    /// happens without any lock held.
-    pub fn alloc_zeroed_frame(&self) -> MmResult<Pfn> {
-        let pfn = self.alloc_frame()?;
-        self.mem.clear_page(pfn);
-        Ok(pfn)
-    }
-
-    /// Drops one reference to data frame `pfn`; the last frees it.
-    pub fn put_frame(&self, pfn: Pfn) {
-        let Some(f) = self.frame(pfn) else {
-            kernel::warn_on!(true);
-            return;
-        };
-        if f.dec_count() == 0 {
-            let r = self.buddy.lock().free(&self.frames, pfn, 0);
-            kernel::warn_on!(r.is_err());
-        }
-    }
-
     /// The kernel pfn to put in a PTE for arena frame `pfn`.
     pub fn kernel_pfn(&self, pfn: Pfn) -> Option<usize> {
         self.mem.kernel_pfn(pfn)
@@ -290,6 +262,32 @@ impl Arena {
             &mut ArenaPages { arena: self },
             rec,
         );
+        kernel::warn_on!(r.is_err());
+    }
+}
+
+/// The arena's data frames, for the core's fault decisions.
+impl FramePool for Arena {
+    type Memory = KernelFrames;
+
+    fn memory(&self) -> &KernelFrames {
+        &self.mem
+    }
+
+    fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+
+    fn alloc_frame(&self) -> MmResult<Pfn> {
+        let pfn = self.buddy.lock().alloc(&self.frames, 0)?;
+        let f = &self.frames[pfn.idx()];
+        f.set_state(FrameState::Data);
+        f.set_count(1);
+        Ok(pfn)
+    }
+
+    fn free_frame(&self, pfn: Pfn) {
+        let r = self.buddy.lock().free(&self.frames, pfn, 0);
         kernel::warn_on!(r.is_err());
     }
 }

@@ -143,7 +143,7 @@ fn page_state_query(space: &Space, arg: usize) -> Result<isize> {
             // arena memory of this very space, and faulting on it needs the
             // mutex.
             let inner = space.inner.lock();
-            inner.pt.for_each(&a.mem, at, at + n, |i, pte| {
+            inner.mm.pt.for_each(&a.mem, at, at + n, |i, pte| {
                 if let Some(e) = buf.get_mut((i - at) as usize) {
                     *e = encode(pte);
                 }

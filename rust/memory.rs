@@ -1,33 +1,40 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The page-fault handler (`mm/memory.c`): demand paging, the shared zero
-//! frame, copy-on-write.
+//! The page-fault handler (`mm/memory.c`) in the kernel: it turns faults on
+//! `/dev/pagearena` VMAs into calls on the core's [`Mm`] and the core's
+//! answers into PTEs.
 //!
 //! The kernel calls in through [`crate::vm_ops`] for two events on a VMA of
-//! `/dev/pagearena` (a shared `VM_PFNMAP` mapping with write-notify, so every
-//! PTE starts read-only):
+//! the device (a shared `VM_PFNMAP` mapping with write-notify, so every PTE
+//! starts read-only):
 //!
-//! - `fault`: the page has no PTE. A read maps what the space's page table
-//!   says: the zero frame for an untouched page (recording it), or the frame.
-//!   A write does what `pfn_mkwrite` does.
-//! - `pfn_mkwrite`: a write hit a read-only PTE. The zero frame or no entry →
-//!   a fresh zeroed frame ("demand zero"); a frame another space shares → a
-//!   private copy ("COW"); a frame this space holds alone → made writable in
-//!   place ("COW reuse" if it was shared before, so nothing is copied).
+//! - `fault`: the page has no PTE. A read maps what [`Mm::read_fault`] says
+//!   (the zero frame for an untouched page, or the page's frame), and the
+//!   rest of its fault-around window the same way. A write is a write fault.
+//! - `pfn_mkwrite`: a write hit a read-only PTE: a write fault.
+//!
+//! A write fault maps the frame [`Mm::write_fault`] chose writable: a fresh
+//! zeroed one (demand zero), a private copy (COW), or the same frame (held
+//! alone: then `pfn_mkwrite` lets the kernel make the existing PTE writable).
 //!
 //! Everything happens under the space's mutex (no global lock is held across
 //! a fault; the buddy and node-cache spinlocks are taken for single
-//! operations inside). A first-touch write zeroes its frame before taking the
-//! mutex. Whenever a page's entry changes from a frame or the zero frame to
-//! another frame, the page's user PTEs are zapped in every process first
-//! ([`crate::rmap`]), so no PTE ever points at a frame the space no longer
-//! references: that is what makes `insert_pfn` sound.
+//! operations inside). A write on a page without a PTE zeroes a frame before
+//! taking the mutex. The core zaps a page's user PTEs in every process
+//! ([`crate::rmap`]) before its entry stops referencing a frame, so no PTE
+//! ever points at a frame the space no longer references: that is what makes
+//! `insert_pfn` sound.
+//!
+//! [`Mm`]: crate::mm::fault::Mm
+//! [`Mm::read_fault`]: crate::mm::fault::Mm::read_fault
+//! [`Mm::write_fault`]: crate::mm::fault::Mm::write_fault
 
 use crate::{
-    arena::{arena, Arena, Event, PtNodes, SpaceWord},
+    arena::{arena, Arena, Event, PtNodes},
     mm::{
-        memory::{FrameMemory, Pfn, PAGE_SIZE},
-        pagetable::{Pte, PteKind},
+        error::Error as MmError,
+        fault::{alloc_zeroed_frame, put_frame, FaultKind, ReadMap},
+        memory::{Pfn, PAGE_SIZE},
     },
     space::{Space, SpaceInner},
     vm_ops::{VmFault, VmFaultReason},
@@ -50,251 +57,130 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
     let mut prealloc = if mkwrite {
         None
     } else {
-        a.alloc_zeroed_frame().ok()
+        alloc_zeroed_frame(a).ok()
     };
-    let r = write_fault(a, space, vmf, idx, mkwrite, &mut prealloc);
+    let r = {
+        let mut inner = space.inner.lock();
+        let r = inner.mm.write_fault(
+            a,
+            &mut PtNodes { arena: a },
+            idx,
+            &mut prealloc,
+            mkwrite,
+            || space.window.zap(idx, 1),
+        );
+        space.sync_counters(&inner.mm);
+        match r {
+            Ok(w) => {
+                a.count(event(w.kind));
+                if w.in_place && mkwrite {
+                    VmFaultReason::MKWRITE
+                } else {
+                    map(a, vmf, vmf.address(), Some(w.pfn), true)
+                }
+            }
+            Err(e) => failed(a, e),
+        }
+    };
     if let Some(p) = prealloc {
-        a.put_frame(p);
+        put_frame(a, p);
     }
     r
 }
 
-/// Maps `kpfn` at `addr` in the faulting VMA, writable or as the VMA's
-/// protection says.
+fn event(kind: FaultKind) -> Event {
+    match kind {
+        FaultKind::Zero => Event::ZeroFault,
+        FaultKind::Minor => Event::MinorFault,
+        FaultKind::DemandZero => Event::DemandZeroFault,
+        FaultKind::Cow => Event::CowFault,
+        FaultKind::CowReuse => Event::CowReuseFault,
+    }
+}
+
+/// `SIGBUS` for a fault the core could not satisfy, counting exhaustion.
+fn failed(a: &Arena, e: MmError) -> VmFaultReason {
+    if e == MmError::NoMemory {
+        a.count(Event::OomFault);
+    }
+    VmFaultReason::SIGBUS
+}
+
+/// Maps frame `pfn` (`None`: the zero frame) at `addr` in the faulting VMA,
+/// writable or as the VMA's protection says.
 ///
 /// The caller holds the space's mutex, and the page's entry references the
-/// frame `kpfn` belongs to (or it is the zero frame).
-fn map(vmf: &VmFault, addr: usize, kpfn: usize, writable: bool) -> VmFaultReason {
+/// frame (or it is the zero frame).
+fn map(a: &Arena, vmf: &VmFault, addr: usize, pfn: Option<Pfn>, writable: bool) -> VmFaultReason {
+    let kpfn = match pfn {
+        None => a.zero_kpfn,
+        Some(p) => match a.kernel_pfn(p) {
+            Some(k) => k,
+            None => return VmFaultReason::SIGBUS,
+        },
+    };
     // SAFETY: The frame is the zero frame (allocated for the arena's whole
     // life) or a frame the space's page table references, under the mutex
-    // our caller holds. The space drops that reference only after zapping
-    // the page's user PTEs in every process (this module's rule, see the
-    // module documentation), and a frame is only reused after its last
-    // reference is dropped. So the frame outlives every PTE we make.
+    // our caller holds. The core drops that reference only after zapping the
+    // page's user PTEs in every process (the `zap` callback of
+    // `Mm::write_fault`), a dying space has no VMAs left, and a frame is
+    // only reused after its last reference is dropped. So the frame outlives
+    // every PTE we make.
     unsafe { vmf.insert_pfn(addr, kpfn, writable) }
 }
 
-/// Records the page's entry and the space's counters after a change.
-fn set_entry(
+/// Maps page `idx` for reading at `addr`.
+fn map_read(
     a: &Arena,
-    space: &Space,
     inner: &mut MutexGuard<'_, SpaceInner>,
+    vmf: &VmFault,
     idx: u64,
-    pte: Pte,
-) -> Result<Pte, ()> {
-    let old = inner
-        .pt
-        .set(&a.mem, &mut PtNodes { arena: a }, idx, pte)
-        .map_err(|_| ())?;
-    let count = |p: Pte| match p.kind() {
-        PteKind::Frame(_) => (1i64, 0i64),
-        PteKind::Zero => (0, 1),
-        _ => (0, 0),
+    addr: usize,
+) -> Result<(VmFaultReason, FaultKind), MmError> {
+    let (m, kind) = inner
+        .mm
+        .read_fault(&a.mem, &mut PtNodes { arena: a }, idx)?;
+    let r = match m {
+        ReadMap::Zero => map(a, vmf, addr, None, false),
+        // A frame this space wrote and holds alone is mapped writable at
+        // once: there is no copy to make on the next write.
+        ReadMap::Frame { pfn, writable } => map(a, vmf, addr, Some(pfn), writable),
+        ReadMap::Swap(_) => VmFaultReason::SIGBUS,
     };
-    let (r0, z0) = count(old);
-    let (r1, z1) = count(pte);
-    if r0 != r1 {
-        space.add(SpaceWord::Resident, r1 - r0);
-    }
-    if z0 != z1 {
-        space.add(SpaceWord::Zero, z1 - z0);
-    }
-    space.set(SpaceWord::PtNodes, inner.pt.nr_nodes() as u64);
-    Ok(old)
-}
-
-fn oom(a: &Arena) -> VmFaultReason {
-    a.count(Event::OomFault);
-    VmFaultReason::SIGBUS
+    Ok((r, kind))
 }
 
 fn read_fault(a: &Arena, space: &Space, vmf: &VmFault, idx: u64) -> VmFaultReason {
     let mut inner = space.inner.lock();
     let addr = vmf.address();
-    let r = map_for_read(a, space, &mut inner, vmf, idx, addr, true);
-    if r != VmFaultReason::NOPAGE || a.fault_around < 2 {
-        return r;
+    let r = match map_read(a, &mut inner, vmf, idx, addr) {
+        Ok((r, kind)) => {
+            a.count(event(kind));
+            r
+        }
+        Err(e) => failed(a, e),
+    };
+    if r == VmFaultReason::NOPAGE && a.fault_around > 1 {
+        // Fault-around (`do_fault_around`): map the neighbours in the same
+        // aligned window too, as they are, so a sequential reader takes one
+        // fault per window instead of one per page. Only pages inside the
+        // VMA and the space, and only what is there or the zero frame:
+        // nothing is allocated but page-table nodes.
+        let window = a.fault_around as u64;
+        let first = idx & !(window - 1);
+        let (start, end) = (vmf.vma().start(), vmf.vma().end());
+        for j in first..(first + window).min(space.window.pages as u64) {
+            let at = (addr as u64).wrapping_add(j.wrapping_sub(idx).wrapping_mul(PAGE_SIZE as u64))
+                as usize;
+            if j == idx || at < start || at >= end {
+                continue;
+            }
+            match map_read(a, &mut inner, vmf, j, at) {
+                Ok((VmFaultReason::NOPAGE, _)) => a.count(Event::FaultAround),
+                _ => break,
+            }
+        }
     }
-    // Fault-around (`do_fault_around`): map the neighbours in the same
-    // aligned window too, as they are, so a sequential reader takes one
-    // fault per window instead of one per page. Only pages inside the VMA,
-    // and only what is already there or the zero frame: nothing is
-    // allocated but page-table nodes.
-    let window = a.fault_around as u64;
-    let first = idx & !(window - 1);
-    let (start, end) = (vmf.vma().start(), vmf.vma().end());
-    for j in first..first + window {
-        if j == idx {
-            continue;
-        }
-        let Some(at) = (addr as i64 + (j as i64 - idx as i64) * PAGE_SIZE as i64)
-            .try_into()
-            .ok()
-            .filter(|at: &usize| *at >= start && *at < end)
-        else {
-            continue;
-        };
-        if j >= space.window.pages as u64 {
-            break;
-        }
-        if map_for_read(a, space, &mut inner, vmf, j, at, false) != VmFaultReason::NOPAGE {
-            break;
-        }
-        a.count(Event::FaultAround);
-    }
+    space.sync_counters(&inner.mm);
     r
-}
-
-/// Maps page `idx` of the space at user address `addr` for reading (`first`:
-/// the faulting page, which is counted).
-fn map_for_read(
-    a: &Arena,
-    space: &Space,
-    inner: &mut MutexGuard<'_, SpaceInner>,
-    vmf: &VmFault,
-    idx: u64,
-    addr: usize,
-    first: bool,
-) -> VmFaultReason {
-    let pte = inner.pt.lookup(&a.mem, idx);
-    match pte.kind() {
-        PteKind::None => {
-            if set_entry(a, space, inner, idx, Pte::zero()).is_err() {
-                return if first { oom(a) } else { VmFaultReason::SIGBUS };
-            }
-            if first {
-                a.count(Event::ZeroFault);
-            }
-            map(vmf, addr, a.zero_kpfn, false)
-        }
-        PteKind::Zero => {
-            if first {
-                a.count(Event::ZeroFault);
-            }
-            map(vmf, addr, a.zero_kpfn, false)
-        }
-        PteKind::Frame(pfn) => {
-            if first {
-                a.count(Event::MinorFault);
-            }
-            match a.kernel_pfn(pfn) {
-                // A frame this space wrote and holds alone is mapped writable
-                // at once: there is no copy to make on the next write.
-                Some(k) => map(vmf, addr, k, pte.has(Pte::WRITE)),
-                None => VmFaultReason::SIGBUS,
-            }
-        }
-        PteKind::Swap(_) => VmFaultReason::SIGBUS,
-    }
-}
-
-fn write_fault(
-    a: &Arena,
-    space: &Space,
-    vmf: &VmFault,
-    idx: u64,
-    mkwrite: bool,
-    prealloc: &mut Option<Pfn>,
-) -> VmFaultReason {
-    let mut inner = space.inner.lock();
-    let pte = inner.pt.lookup(&a.mem, idx);
-    match pte.kind() {
-        PteKind::None | PteKind::Zero => {
-            let new = match prealloc.take() {
-                Some(p) => p,
-                None => match a.alloc_zeroed_frame() {
-                    Ok(p) => p,
-                    Err(_) => return oom(a),
-                },
-            };
-            own(a, new, space, idx);
-            if set_entry(
-                a,
-                space,
-                &mut inner,
-                idx,
-                Pte::frame(new, Pte::WRITE | Pte::DIRTY),
-            )
-            .is_err()
-            {
-                a.put_frame(new);
-                return oom(a);
-            }
-            if mkwrite || pte.kind() == PteKind::Zero {
-                // Processes may map the zero frame here read-only.
-                space.window.zap(idx, 1);
-            }
-            a.count(Event::DemandZeroFault);
-            install(a, vmf, new)
-        }
-        PteKind::Frame(pfn) => {
-            let Some(f) = a.frame(pfn) else {
-                return VmFaultReason::SIGBUS;
-            };
-            if f.count() == 1 {
-                // Ours alone: no one can share it without our mutex (a
-                // snapshot of this space takes it), so the count is stable.
-                if pte.has(Pte::WRITE) {
-                    a.count(Event::MinorFault);
-                } else {
-                    a.count(Event::CowReuseFault);
-                    own(a, pfn, space, idx);
-                    if set_entry(a, space, &mut inner, idx, pte.with(Pte::WRITE | Pte::DIRTY))
-                        .is_err()
-                    {
-                        return oom(a);
-                    }
-                }
-                if mkwrite {
-                    return VmFaultReason::MKWRITE;
-                }
-                return install(a, vmf, pfn);
-            }
-            let new = match prealloc.take() {
-                Some(p) => p,
-                None => match a.alloc_frame() {
-                    Ok(p) => p,
-                    Err(_) => return oom(a),
-                },
-            };
-            // The copy overwrites the whole frame: nothing of its previous
-            // contents can show.
-            a.mem.copy_page(new, pfn);
-            own(a, new, space, idx);
-            if set_entry(
-                a,
-                space,
-                &mut inner,
-                idx,
-                Pte::frame(new, Pte::WRITE | Pte::DIRTY),
-            )
-            .is_err()
-            {
-                a.put_frame(new);
-                return oom(a);
-            }
-            space.window.zap(idx, 1);
-            a.put_frame(pfn);
-            a.count(Event::CowFault);
-            install(a, vmf, new)
-        }
-        PteKind::Swap(_) => VmFaultReason::SIGBUS,
-    }
-}
-
-/// Records `space` and `idx` in frame `pfn`'s descriptor (the rmap's frame →
-/// page direction, for a frame one space holds).
-fn own(a: &Arena, pfn: Pfn, space: &Space, idx: u64) {
-    if let Some(f) = a.frame(pfn) {
-        f.set_owner(space.id as u32);
-        f.set_index(idx);
-    }
-}
-
-/// Maps frame `pfn` writable.
-fn install(a: &Arena, vmf: &VmFault, pfn: Pfn) -> VmFaultReason {
-    match a.kernel_pfn(pfn) {
-        Some(k) => map(vmf, vmf.address(), k, true),
-        None => VmFaultReason::SIGBUS,
-    }
 }

@@ -10,6 +10,8 @@ pub mod buddy;
 pub mod clock;
 #[path = "mm/src/error.rs"]
 pub mod error;
+#[path = "mm/src/fault.rs"]
+pub mod fault;
 #[path = "mm/src/frame.rs"]
 pub mod frame;
 #[path = "mm/src/list.rs"]

@@ -14,8 +14,8 @@
 use crate::{
     arena::{arena, PtNodes, SpaceWord},
     mm::{
+        fault::Mm,
         memory::{FrameMemory, PhysAddr},
-        pagetable::{PageTable, Pte, PteKind, MAX_PAGES},
     },
     rmap::Window,
     uapi,
@@ -72,8 +72,8 @@ pub fn for_each_space(mut f: impl FnMut(&Space)) {
 
 /// What a space's mutex protects.
 pub struct SpaceInner {
-    /// The page table.
-    pub pt: PageTable,
+    /// The page table and its counters.
+    pub mm: Mm,
     /// Fork-COW mode.
     pub fork_cow: bool,
     /// Snapshots made for recent `fork()`s: (child mm, child space).
@@ -85,7 +85,8 @@ pub struct SpaceInner {
 /// # Invariants
 ///
 /// `record` is an object of the arena's `pa_space` cache owned by this space.
-/// Every frame entry of `inner.pt` holds one reference on its frame.
+/// Every frame entry of `inner.mm` holds one reference on its frame (the
+/// core's invariant).
 #[pin_data(PinnedDrop)]
 pub struct Space {
     /// Unique id of this space.
@@ -111,12 +112,13 @@ impl Space {
             (None, None) => return Err(EINVAL),
         };
         let record = a.alloc_space_record()?;
+        let mm = Mm::new(id as u32);
         let init = pin_init!(Space {
             id,
             record,
             window,
             inner <- new_mutex!(
-                SpaceInner { pt: PageTable::new(), fork_cow, forks: KVec::new() },
+                SpaceInner { mm, fork_cow, forks: KVec::new() },
                 "pagearena_space"
             ),
         });
@@ -137,19 +139,24 @@ impl Space {
         Ok(space)
     }
 
-    /// Gives this space (new and empty) the page table `pt`. `pt` is left
-    /// empty.
-    fn install_table(&self, pt: &mut PageTable) {
+    /// Gives this space (new and empty) the page table of `mm`, which is
+    /// left empty.
+    fn install_mm(&self, mm: &mut Mm) {
         let mut inner = self.inner.lock();
-        core::mem::swap(&mut inner.pt, pt);
-        let (resident, zero) = census(&inner.pt);
-        self.set(SpaceWord::Resident, resident);
-        self.set(SpaceWord::Zero, zero);
-        self.set(SpaceWord::PtNodes, inner.pt.nr_nodes() as u64);
+        mm.id = self.id as u32;
+        core::mem::swap(&mut inner.mm, mm);
+        self.sync_counters(&inner.mm);
         drop(inner);
-        // The space was empty, so `pt` is now an empty table: nothing to free,
-        // but release it all the same should that ever change.
-        release_table(pt);
+        // The space was empty, so `mm` is now an empty table: nothing to
+        // free, but release it all the same should that ever change.
+        release_mm(mm);
+    }
+
+    /// Copies `mm`'s counters into the space's record.
+    pub fn sync_counters(&self, mm: &Mm) {
+        self.set(SpaceWord::Resident, mm.resident());
+        self.set(SpaceWord::Zero, mm.zero());
+        self.set(SpaceWord::PtNodes, mm.pt.nr_nodes() as u64);
     }
 
     /// Counts a VMA mapping this space, or one fewer.
@@ -174,40 +181,15 @@ impl Space {
         self.set(w, self.get(w).wrapping_add_signed(d));
     }
 
-    /// Takes a copy-on-write snapshot of this space: a new page table with the
-    /// same entries, every frame's share count raised, and this space's
-    /// frames write-protected (their user PTEs zapped, so the next write
-    /// faults and copies). Returns the copy's table.
-    pub fn snapshot_table(&self) -> Result<PageTable> {
+    /// Takes a copy-on-write snapshot of this space (see
+    /// [`Mm::snapshot`]): this space's writable user PTEs are zapped, so the
+    /// next write on either side faults and copies.
+    pub fn snapshot_mm(&self) -> Result<Mm> {
         let a = arena();
         let mut inner = self.inner.lock();
-        let mut nodes = PtNodes { arena: a };
-        let mut copy = inner.pt.duplicate(&a.mem, &mut nodes)?;
-        let mut writable = false;
-        let r = inner.pt.update(&a.mem, &mut nodes, 0, MAX_PAGES, |_, pte| {
-            if let PteKind::Frame(pfn) = pte.kind() {
-                if let Some(f) = a.frame(pfn) {
-                    f.inc_count();
-                }
-                writable |= pte.has(Pte::WRITE);
-                pte.without(Pte::WRITE)
-            } else {
-                pte
-            }
-        });
-        if let Err(e) = r {
-            // `update` with a function that never clears cannot fail; if it
-            // did, the copy holds references it may not have taken.
-            kernel::warn_on!(true);
-            let _ = copy.destroy(&a.mem, &mut nodes, |_, _| {});
-            return Err(e.into());
-        }
-        let _ = copy.update(&a.mem, &mut nodes, 0, MAX_PAGES, |_, pte| {
-            pte.without(Pte::WRITE)
-        });
-        if writable {
-            self.window.zap_all();
-        }
+        let copy = inner
+            .mm
+            .snapshot(a, &mut PtNodes { arena: a }, 0, || self.window.zap_all())?;
         Ok(copy)
     }
 
@@ -215,14 +197,7 @@ impl Space {
     pub fn stats(&self) -> uapi::PagearenaSpaceStats {
         let a = arena();
         let inner = self.inner.lock();
-        let mut shared = 0;
-        inner.pt.for_each(&a.mem, 0, MAX_PAGES, |_, pte| {
-            if let PteKind::Frame(pfn) = pte.kind() {
-                if a.frame(pfn).is_some_and(|f| f.count() > 1) {
-                    shared += 1;
-                }
-            }
-        });
+        let shared = inner.mm.shared(&a.mem, &a.frames);
         uapi::PagearenaSpaceStats {
             version: uapi::PAGEARENA_UAPI_VERSION,
             fork_mode: u32::from(inner.fork_cow),
@@ -230,7 +205,7 @@ impl Space {
             resident: self.get(SpaceWord::Resident),
             zero_mapped: self.get(SpaceWord::Zero),
             shared,
-            pt_nodes: inner.pt.nr_nodes() as u64,
+            pt_nodes: inner.mm.pt.nr_nodes() as u64,
             nr_vmas: self.get(SpaceWord::Vmas),
         }
     }
@@ -254,15 +229,15 @@ impl Space {
                 }
             }
         }
-        let mut pt = self.snapshot_table()?;
+        let mut snap = self.snapshot_mm()?;
         let child = match Space::create(Some(self.window.inherit()), true, None) {
             Ok(c) => c,
             Err(e) => {
-                release_table(&mut pt);
+                release_mm(&mut snap);
                 return Err(e);
             }
         };
-        child.install_table(&mut pt);
+        child.install_mm(&mut snap);
         arena().count(crate::arena::Event::ForkSnapshot);
         // Remember the child, forgetting dead and old entries. Those are
         // dropped after unlocking: a space's drop takes its own mutex, of the
@@ -292,26 +267,10 @@ impl Space {
     }
 }
 
-/// Resident and zero-mapped pages of `pt`.
-fn census(pt: &PageTable) -> (u64, u64) {
+/// Empties `mm`: drops its frame references and frees its nodes.
+fn release_mm(mm: &mut Mm) {
     let a = arena();
-    let (mut resident, mut zero) = (0, 0);
-    pt.for_each(&a.mem, 0, MAX_PAGES, |_, pte| match pte.kind() {
-        PteKind::Frame(_) => resident += 1,
-        PteKind::Zero => zero += 1,
-        _ => {}
-    });
-    (resident, zero)
-}
-
-/// Empties `pt`: drops its frame references and frees its nodes.
-fn release_table(pt: &mut PageTable) {
-    let a = arena();
-    let r = pt.destroy(&a.mem, &mut PtNodes { arena: a }, |_, pte| {
-        if let PteKind::Frame(pfn) = pte.kind() {
-            a.put_frame(pfn);
-        }
-    });
+    let r = mm.destroy(a, &mut PtNodes { arena: a });
     kernel::warn_on!(r.is_err());
 }
 
@@ -328,7 +287,7 @@ impl PinnedDrop for Space {
         }
         let forks = {
             let mut inner = self.inner.lock();
-            release_table(&mut inner.pt);
+            release_mm(&mut inner.mm);
             core::mem::take(&mut inner.forks)
         };
         drop(forks);
@@ -378,8 +337,8 @@ pub fn clone_space(space: &Space, file: &File) -> Result<isize> {
     let fd = FileDescriptorReservation::get_unused_fd_flags(kernel::bindings::O_CLOEXEC)?;
     let new = crate::file::reopen(file)?;
     let child = crate::file::space_of(&new);
-    let mut pt = space.snapshot_table()?;
-    child.install_table(&mut pt);
+    let mut mm = space.snapshot_mm()?;
+    child.install_mm(&mut mm);
     arena().count(crate::arena::Event::Clone);
     let nr = fd.reserved_fd();
     fd.fd_install(new);

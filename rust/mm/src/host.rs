@@ -3,10 +3,15 @@
 //! Host-only pieces (feature `std`): frame memory in a plain buffer, and a
 //! whole small arena for tests, benchmarks and fuzzing.
 
-use super::buddy::{Buddy, BuddyPages};
+use super::buddy::{Buddy, BuddyPages, PageAllocator};
 use super::error::Result;
+use super::fault::FramePool;
 use super::frame::Frame;
+use super::frame::FrameState;
 use super::memory::{FrameMemory, Pfn, PhysAddr, WORDS_PER_PAGE};
+use super::pagetable::NODE_SIZE;
+use super::slab::{ObjectAllocator, SlabCache};
+use core::cell::RefCell;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::vec::Vec;
 
@@ -95,5 +100,104 @@ impl HostArena {
             buddy: &mut self.buddy,
             frames: &self.frames,
         }
+    }
+}
+
+/// A whole arena shared by several spaces, the way the kernel glue has it:
+/// the buddy and the page-table node cache behind their own cells (locks in
+/// the kernel), reached through `&self`.
+pub struct HostPool {
+    /// The frame table.
+    pub frames: Vec<Frame>,
+    /// The frames' contents.
+    pub mem: HostMemory,
+    /// The buddy allocator.
+    pub buddy: RefCell<Buddy>,
+    /// Page-table nodes.
+    pub nodes: RefCell<SlabCache>,
+}
+
+impl HostPool {
+    /// `n` frames, all free; a debug node cache.
+    pub fn new(n: usize) -> Result<Self> {
+        let frames = frame_table(n);
+        let mut buddy = Buddy::new();
+        buddy.add_range(&frames, Pfn(0), n)?;
+        Ok(Self {
+            frames,
+            mem: HostMemory::new(n),
+            buddy: RefCell::new(buddy),
+            nodes: RefCell::new(SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, true)?),
+        })
+    }
+
+    /// The page-table node allocator.
+    pub fn node_allocator(&self) -> HostNodes<'_> {
+        HostNodes { pool: self }
+    }
+}
+
+impl FramePool for HostPool {
+    type Memory = HostMemory;
+
+    fn memory(&self) -> &HostMemory {
+        &self.mem
+    }
+
+    fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+
+    fn alloc_frame(&self) -> Result<Pfn> {
+        let pfn = self.buddy.borrow_mut().alloc(&self.frames, 0)?;
+        self.frames[pfn.idx()].set_state(FrameState::Data);
+        self.frames[pfn.idx()].set_count(1);
+        Ok(pfn)
+    }
+
+    fn free_frame(&self, pfn: Pfn) {
+        self.buddy
+            .borrow_mut()
+            .free(&self.frames, pfn, 0)
+            .expect("freeing a data frame");
+    }
+}
+
+/// The buddy of a [`HostPool`] as a [`PageAllocator`].
+pub struct HostPages<'a> {
+    pool: &'a HostPool,
+}
+
+impl PageAllocator for HostPages<'_> {
+    fn alloc_pages(&mut self, order: u32) -> Result<Pfn> {
+        self.pool.buddy.borrow_mut().alloc(&self.pool.frames, order)
+    }
+
+    fn free_pages(&mut self, pfn: Pfn, order: u32) -> Result {
+        self.pool
+            .buddy
+            .borrow_mut()
+            .free(&self.pool.frames, pfn, order)
+    }
+}
+
+/// The node cache of a [`HostPool`] as an [`ObjectAllocator`].
+pub struct HostNodes<'a> {
+    pool: &'a HostPool,
+}
+
+impl ObjectAllocator for HostNodes<'_> {
+    fn zalloc(&mut self) -> Result<PhysAddr> {
+        let p = self.pool;
+        p.nodes
+            .borrow_mut()
+            .zalloc(&p.frames, &p.mem, &mut HostPages { pool: p })
+    }
+
+    fn free(&mut self, obj: PhysAddr) -> Result {
+        let p = self.pool;
+        p.nodes
+            .borrow_mut()
+            .free(&p.frames, &p.mem, &mut HostPages { pool: p }, obj)
     }
 }

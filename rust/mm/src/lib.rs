@@ -16,6 +16,7 @@
 //! | [`buddy`] | `mm/page_alloc.c` |
 //! | [`slab`] | `mm/slub.c` |
 //! | [`pagetable`] | PGD/PUD/PMD/PTE |
+//! | [`fault`] | `mm/memory.c`: zero page, demand zero, COW |
 //! | [`reclaim`] | `mm/vmscan.c`: watermarks, policy |
 //! | [`lru`], [`clock`] | `mm/swap.c` LRU lists; CLOCK |
 //! | [`swap`] | `mm/swapfile.c` |
@@ -30,6 +31,7 @@ extern crate std;
 pub mod buddy;
 pub mod clock;
 pub mod error;
+pub mod fault;
 pub mod frame;
 pub mod list;
 pub mod lru;

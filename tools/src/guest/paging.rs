@@ -210,7 +210,14 @@ fn zero_sweep(_: &Ctx) -> Outcome {
     let s = open()?;
     let pages = (1usize << 30) / page_size();
     let before = stats(&s)?;
-    let m = map(&s, pages)?;
+    let m = Mapping::new(
+        s.fd(),
+        0,
+        pages * page_size(),
+        libc::PROT_READ,
+        libc::MAP_SHARED,
+    )
+    .map_err(err("mmap PROT_READ"))?;
     for p in 0..pages {
         let v = m.read(p * page_size());
         if v != 0 {

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An address space's fault decisions (`mm/memory.c`): the shared zero page,
+//! demand zero, copy-on-write and its last-sharer reuse, and snapshots.
+//!
+//! [`Mm`] is a space's page table with its counters. The kernel glue calls
+//! [`Mm::read_fault`] or [`Mm::write_fault`] with the space's lock held and
+//! turns the answer into a PTE: the zero frame read-only, a frame read-only
+//! or writable, or "make the existing PTE writable". It passes a `zap`
+//! callback that clears the page's user PTEs in every process: the core calls
+//! it before a page's entry stops referencing a frame or the zero frame,
+//! while the old frame is still referenced, which is what makes mapping
+//! frames into user space sound (no PTE can outlive its frame's reference).
+//!
+//! A data frame's `count` is the number of page-table entries, over all
+//! spaces, that reference it. Frames come from a [`FramePool`].
+
+use super::error::{Error, Result};
+use super::frame::{Frame, FrameState};
+use super::memory::{FrameMemory, Pfn};
+use super::pagetable::{PageTable, Pte, PteKind, MAX_PAGES};
+use super::slab::ObjectAllocator;
+
+/// Where data frames come from: the buddy allocator behind whatever lock the
+/// user keeps it under.
+pub trait FramePool {
+    /// The frames' contents.
+    type Memory: FrameMemory;
+    /// The frames' contents.
+    fn memory(&self) -> &Self::Memory;
+    /// The frame table.
+    fn frames(&self) -> &[Frame];
+    /// A new data frame ([`FrameState::Data`], count 1), contents undefined.
+    fn alloc_frame(&self) -> Result<Pfn>;
+    /// Frees a data frame whose count reached 0.
+    fn free_frame(&self, pfn: Pfn);
+}
+
+/// Takes one more reference on data frame `pfn`.
+pub fn get_frame(pool: &impl FramePool, pfn: Pfn) {
+    if let Some(f) = pool.frames().get(pfn.idx()) {
+        f.inc_count();
+    }
+}
+
+/// Drops one reference on data frame `pfn`; the last frees it.
+pub fn put_frame(pool: &impl FramePool, pfn: Pfn) {
+    if let Some(f) = pool.frames().get(pfn.idx()) {
+        if f.dec_count() == 0 {
+            pool.free_frame(pfn);
+        }
+    }
+}
+
+/// A new data frame filled with zeroes.
+pub fn alloc_zeroed_frame(pool: &impl FramePool) -> Result<Pfn> {
+    let pfn = pool.alloc_frame()?;
+    pool.memory().clear_page(pfn);
+    Ok(pfn)
+}
+
+/// What a read maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMap {
+    /// The zero frame, read-only.
+    Zero,
+    /// A frame; writable if the space wrote it and holds it alone.
+    Frame {
+        /// The frame.
+        pfn: Pfn,
+        /// Whether it may be mapped writable.
+        writable: bool,
+    },
+    /// The page is in swap slot `slot` (swap-in is not done here).
+    Swap(u32),
+}
+
+/// What a fault was, for the counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A read mapped the zero frame.
+    Zero,
+    /// A read or write re-mapped a frame already in the page table.
+    Minor,
+    /// A write took a fresh zeroed frame.
+    DemandZero,
+    /// A write copied a shared frame.
+    Cow,
+    /// A write found a once-shared frame held alone: reused, no copy.
+    CowReuse,
+}
+
+/// The answer to a write fault: map `pfn` writable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteMap {
+    /// The frame to map writable.
+    pub pfn: Pfn,
+    /// The frame was already mapped (read-only, maybe) for this page: the
+    /// existing PTE may simply be made writable.
+    pub in_place: bool,
+    /// What the fault was.
+    pub kind: FaultKind,
+}
+
+/// A space's page table and counters (the core of `mm_struct`).
+///
+/// # Invariants
+///
+/// `resident` and `zero` count the frame and zero-page entries of `pt`. Every
+/// frame entry holds one reference on its frame. An entry has [`Pte::WRITE`]
+/// only if its frame is referenced by no other entry.
+pub struct Mm {
+    /// The page table.
+    pub pt: PageTable,
+    /// Recorded in a frame this space takes (`owner`), for the rmap.
+    pub id: u32,
+    resident: u64,
+    zero: u64,
+}
+
+impl Mm {
+    /// An empty space.
+    pub const fn new(id: u32) -> Self {
+        Self {
+            pt: PageTable::new(),
+            id,
+            resident: 0,
+            zero: 0,
+        }
+    }
+
+    /// Pages in a frame.
+    pub fn resident(&self) -> u64 {
+        self.resident
+    }
+
+    /// Pages mapped to the zero frame.
+    pub fn zero(&self) -> u64 {
+        self.zero
+    }
+
+    /// Sets page `idx`'s entry, keeping the counters.
+    fn set<M: FrameMemory>(
+        &mut self,
+        mem: &M,
+        nodes: &mut impl ObjectAllocator,
+        idx: u64,
+        pte: Pte,
+    ) -> Result<Pte> {
+        let old = self.pt.set(mem, nodes, idx, pte)?;
+        let count = |p: Pte| match p.kind() {
+            PteKind::Frame(_) => (1u64, 0u64),
+            PteKind::Zero => (0, 1),
+            _ => (0, 0),
+        };
+        let ((r0, z0), (r1, z1)) = (count(old), count(pte));
+        self.resident = self.resident + r1 - r0;
+        self.zero = self.zero + z1 - z0;
+        Ok(old)
+    }
+
+    fn own(&self, frames: &[Frame], pfn: Pfn, idx: u64) {
+        if let Some(f) = frames.get(pfn.idx()) {
+            f.set_owner(self.id);
+            f.set_index(idx);
+        }
+    }
+
+    /// A read of page `idx` (a fault, or a neighbour in fault-around): an
+    /// untouched page becomes zero-mapped. [`Error::NoMemory`] if a
+    /// page-table node is needed and there is none; [`Error::Invalid`] past
+    /// [`MAX_PAGES`].
+    pub fn read_fault<M: FrameMemory>(
+        &mut self,
+        mem: &M,
+        nodes: &mut impl ObjectAllocator,
+        idx: u64,
+    ) -> Result<(ReadMap, FaultKind)> {
+        if idx >= MAX_PAGES {
+            return Err(Error::Invalid);
+        }
+        let pte = self.pt.lookup(mem, idx);
+        Ok(match pte.kind() {
+            PteKind::None => {
+                self.set(mem, nodes, idx, Pte::zero())?;
+                (ReadMap::Zero, FaultKind::Zero)
+            }
+            PteKind::Zero => (ReadMap::Zero, FaultKind::Zero),
+            PteKind::Frame(pfn) => (
+                ReadMap::Frame {
+                    pfn,
+                    writable: pte.has(Pte::WRITE),
+                },
+                FaultKind::Minor,
+            ),
+            PteKind::Swap(slot) => (ReadMap::Swap(slot), FaultKind::Minor),
+        })
+    }
+
+    /// A write to page `idx`. `prealloc`, if given, is a zeroed frame the
+    /// caller took beforehand; it is used (and taken) when a new frame is
+    /// needed. `mapped` says the faulting process has a PTE for the page
+    /// (`pfn_mkwrite`). `zap` must clear the page's user PTEs in every
+    /// process; it is called before the entry changes from the zero frame, a
+    /// mapped page or a frame to another frame, and before the old frame's
+    /// reference is dropped. On error nothing changed (and `prealloc` is
+    /// left).
+    pub fn write_fault<P: FramePool>(
+        &mut self,
+        pool: &P,
+        nodes: &mut impl ObjectAllocator,
+        idx: u64,
+        prealloc: &mut Option<Pfn>,
+        mapped: bool,
+        zap: impl FnOnce(),
+    ) -> Result<WriteMap> {
+        if idx >= MAX_PAGES {
+            return Err(Error::Invalid);
+        }
+        let (mem, frames) = (pool.memory(), pool.frames());
+        let pte = self.pt.lookup(mem, idx);
+        let writable = Pte::WRITE | Pte::DIRTY;
+        match pte.kind() {
+            PteKind::None | PteKind::Zero => {
+                let (new, took) = match prealloc.take() {
+                    Some(p) => (p, true),
+                    None => (alloc_zeroed_frame(pool)?, false),
+                };
+                self.own(frames, new, idx);
+                if let Err(e) = self.set(mem, nodes, idx, Pte::frame(new, writable)) {
+                    if took {
+                        *prealloc = Some(new);
+                    } else {
+                        put_frame(pool, new);
+                    }
+                    return Err(e);
+                }
+                if mapped || pte.kind() == PteKind::Zero {
+                    zap();
+                }
+                Ok(WriteMap {
+                    pfn: new,
+                    in_place: false,
+                    kind: FaultKind::DemandZero,
+                })
+            }
+            PteKind::Frame(pfn) => {
+                let count = frames.get(pfn.idx()).map_or(0, |f| f.count());
+                if count == 1 {
+                    // Held alone: no one can share it without this space's
+                    // lock (a snapshot of this space takes it).
+                    let kind = if pte.has(Pte::WRITE) {
+                        FaultKind::Minor
+                    } else {
+                        self.own(frames, pfn, idx);
+                        self.set(mem, nodes, idx, pte.with(writable))?;
+                        FaultKind::CowReuse
+                    };
+                    return Ok(WriteMap {
+                        pfn,
+                        in_place: true,
+                        kind,
+                    });
+                }
+                let (new, took) = match prealloc.take() {
+                    Some(p) => (p, true),
+                    None => (pool.alloc_frame()?, false),
+                };
+                // The copy overwrites the whole frame: nothing of its
+                // previous contents can show.
+                mem.copy_page(new, pfn);
+                self.own(frames, new, idx);
+                if let Err(e) = self.set(mem, nodes, idx, Pte::frame(new, writable)) {
+                    if took {
+                        // Still a whole-page overwrite of a frame no one
+                        // sees: give it back zeroed, as promised.
+                        mem.clear_page(new);
+                        *prealloc = Some(new);
+                    } else {
+                        put_frame(pool, new);
+                    }
+                    return Err(e);
+                }
+                zap();
+                put_frame(pool, pfn);
+                Ok(WriteMap {
+                    pfn: new,
+                    in_place: false,
+                    kind: FaultKind::Cow,
+                })
+            }
+            PteKind::Swap(_) => Err(Error::Invalid),
+        }
+    }
+
+    /// A copy-on-write snapshot: a new space (`id`) with the same entries,
+    /// every frame's count raised and [`Pte::WRITE`] cleared on both sides.
+    /// `zap` (this space's user PTEs, everywhere) is called if any entry was
+    /// writable. On error nothing changed.
+    pub fn snapshot<P: FramePool>(
+        &mut self,
+        pool: &P,
+        nodes: &mut impl ObjectAllocator,
+        id: u32,
+        zap: impl FnOnce(),
+    ) -> Result<Mm> {
+        let mem = pool.memory();
+        let mut copy = Mm {
+            pt: self.pt.duplicate(mem, nodes)?,
+            id,
+            resident: self.resident,
+            zero: self.zero,
+        };
+        let mut writable = false;
+        // Neither update frees nodes (no entry becomes none), so neither
+        // can fail.
+        self.pt.update(mem, nodes, 0, MAX_PAGES, |_, pte| {
+            if let PteKind::Frame(pfn) = pte.kind() {
+                get_frame(pool, pfn);
+                writable |= pte.has(Pte::WRITE);
+                pte.without(Pte::WRITE)
+            } else {
+                pte
+            }
+        })?;
+        copy.pt
+            .update(mem, nodes, 0, MAX_PAGES, |_, pte| pte.without(Pte::WRITE))?;
+        if writable {
+            zap();
+        }
+        Ok(copy)
+    }
+
+    /// Drops every entry (their frame references) and frees every node.
+    /// The caller has zapped every user PTE of the space (its VMAs are gone).
+    pub fn destroy<P: FramePool>(&mut self, pool: &P, nodes: &mut impl ObjectAllocator) -> Result {
+        self.pt.destroy(pool.memory(), nodes, |_, pte| {
+            if let PteKind::Frame(pfn) = pte.kind() {
+                put_frame(pool, pfn);
+            }
+        })?;
+        self.resident = 0;
+        self.zero = 0;
+        Ok(())
+    }
+
+    /// Pages whose frame another entry (of any space) also references.
+    pub fn shared<M: FrameMemory>(&self, mem: &M, frames: &[Frame]) -> u64 {
+        let mut n = 0;
+        self.pt.for_each(mem, 0, MAX_PAGES, |_, pte| {
+            if let PteKind::Frame(pfn) = pte.kind() {
+                if frames.get(pfn.idx()).is_some_and(|f| f.count() > 1) {
+                    n += 1;
+                }
+            }
+        });
+        n
+    }
+
+    /// Checks the invariants local to this space: the counters match the
+    /// table, and every frame entry is a live data frame, writable only if
+    /// its count is 1.
+    pub fn check<M: FrameMemory>(
+        &self,
+        mem: &M,
+        frames: &[Frame],
+    ) -> core::result::Result<(), &'static str> {
+        self.pt.check(mem)?;
+        let (mut resident, mut zero, mut bad) = (0, 0, None);
+        self.pt
+            .for_each(mem, 0, MAX_PAGES, |_, pte| match pte.kind() {
+                PteKind::Frame(pfn) => {
+                    resident += 1;
+                    match frames.get(pfn.idx()) {
+                        Some(f) if f.state() == FrameState::Data && f.count() > 0 => {
+                            if pte.has(Pte::WRITE) && f.count() != 1 {
+                                bad = Some("a shared frame is writable");
+                            }
+                        }
+                        _ => bad = Some("an entry maps a frame that is not live data"),
+                    }
+                }
+                PteKind::Zero => zero += 1,
+                _ => {}
+            });
+        if let Some(why) = bad {
+            return Err(why);
+        }
+        if resident != self.resident || zero != self.zero {
+            return Err("resident or zero counter does not match the table");
+        }
+        Ok(())
+    }
+}
