@@ -78,6 +78,10 @@ pub struct SpaceInner {
     pub fork_cow: bool,
     /// Snapshots made for recent `fork()`s: (child mm, child space).
     forks: KVec<(usize, Arc<Space>)>,
+    /// For a snapshot made by `fork()`: the space it was taken of, until the
+    /// child's last VMA goes (then the parent forgets the child, and the
+    /// frames they shared are the parent's alone again).
+    parent: Option<Arc<Space>>,
 }
 
 /// An address space.
@@ -118,7 +122,7 @@ impl Space {
             record,
             window,
             inner <- new_mutex!(
-                SpaceInner { mm, fork_cow, forks: KVec::new() },
+                SpaceInner { mm, fork_cow, forks: KVec::new(), parent: None },
                 "pagearena_space"
             ),
         });
@@ -159,10 +163,22 @@ impl Space {
         self.set(SpaceWord::PtNodes, mm.pt.nr_nodes() as u64);
     }
 
-    /// Counts a VMA mapping this space, or one fewer.
-    fn add_vma(&self, d: i64) {
+    /// Counts a VMA mapping this space, or one fewer; returns the new count.
+    fn add_vma(&self, d: i64) -> u64 {
         let _inner = self.inner.lock();
         self.add(SpaceWord::Vmas, d);
+        self.get(SpaceWord::Vmas)
+    }
+
+    /// Forgets the fork snapshot `child`, whose last VMA went away.
+    fn forget_fork(&self, child: &Arc<Space>) {
+        let gone = {
+            let mut inner = self.inner.lock();
+            let at = inner.forks.iter().position(|(_, s)| Arc::ptr_eq(s, child));
+            at.and_then(|i| inner.forks.remove(i).ok())
+        };
+        // Dropped unlocked: the child's drop would take its own mutex.
+        drop(gone);
     }
 
     /// A word of the space's record.
@@ -217,17 +233,23 @@ impl Space {
         self.set(SpaceWord::Flags, u64::from(cow));
     }
 
-    /// The space a `fork()` child's VMA of this fork-COW space maps: the
-    /// snapshot made for that child (`mm`) when its first VMA of this space
-    /// was copied, or a new one.
+    /// The space a `fork()` child's VMA of this fork-COW space maps, with
+    /// the VMA counted: the snapshot made for that child (`mm`) when its
+    /// first VMA of this space was copied, or a new one.
     fn fork_snapshot(self: ArcBorrow<'_, Self>, mm: usize) -> Result<Arc<Space>> {
-        {
+        let found = {
             let inner = self.inner.lock();
-            for (m, s) in inner.forks.iter() {
-                if *m == mm && s.get(SpaceWord::Vmas) > 0 {
-                    return Ok(s.clone());
-                }
-            }
+            inner
+                .forks
+                .iter()
+                .find(|(m, s)| *m == mm && s.get(SpaceWord::Vmas) > 0)
+                .map(|(_, s)| s.clone())
+        };
+        if let Some(s) = found {
+            // The child is being built by this thread (`dup_mmap`): its VMA
+            // count cannot fall to 0 meanwhile.
+            s.add_vma(1);
+            return Ok(s);
         }
         let mut snap = self.snapshot_mm()?;
         let child = match Space::create(Some(self.window.inherit()), true, None) {
@@ -238,6 +260,10 @@ impl Space {
             }
         };
         child.install_mm(&mut snap);
+        child.inner.lock().parent = Some(self.into());
+        // Counted before it is listed, so a concurrent fork's pruning (of
+        // children without VMAs) cannot take it.
+        child.add_vma(1);
         arena().count(crate::arena::Event::ForkSnapshot);
         // Remember the child, forgetting dead and old entries. Those are
         // dropped after unlocking: a space's drop takes its own mutex, of the
@@ -285,12 +311,14 @@ impl PinnedDrop for Space {
                 let _ = list.remove(i);
             }
         }
-        let forks = {
+        let (forks, parent) = {
             let mut inner = self.inner.lock();
             release_mm(&mut inner.mm);
-            core::mem::take(&mut inner.forks)
+            (core::mem::take(&mut inner.forks), inner.parent.take())
         };
+        // Dropped unlocked: their drops take their own mutexes.
         drop(forks);
+        drop(parent);
         a.free_space_record(self.record);
     }
 }
@@ -374,14 +402,23 @@ impl VmOperations for SpaceVmOps {
                 }
             }
         } else {
-            space.into()
+            let s: Arc<Space> = space.into();
+            s.add_vma(1);
+            s
         };
-        target.add_vma(1);
         Some(target)
     }
 
     fn close(_vma: &VmaRef, space: Arc<Space>) {
-        space.add_vma(-1);
+        if space.add_vma(-1) == 0 {
+            // A fork child's last VMA: the parent forgets it. (Taken in its
+            // own statement, so our mutex is unlocked before the parent's is
+            // taken.)
+            let parent = space.inner.lock().parent.take();
+            if let Some(p) = parent {
+                p.forget_fork(&space);
+            }
+        }
     }
 
     fn fault(space: ArcBorrow<'_, Space>, vmf: &VmFault) -> VmFaultReason {

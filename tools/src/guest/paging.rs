@@ -63,6 +63,10 @@ pub const TESTS: &[Test] = &[
         run: fork_cow_mprotect,
     },
     Test {
+        name: "fork-COW: once the child is gone, the parent's writes reuse its frames",
+        run: fork_cow_child_gone,
+    },
+    Test {
         name: "8 threads fault the same and disjoint pages; contents intact",
         run: threads,
     },
@@ -795,6 +799,39 @@ fn fork_cow_mprotect(_: &Ctx) -> Outcome {
     ensure(m.read(0) == 8, || {
         "parent write after mprotect round trip".into()
     })
+}
+
+fn fork_cow_child_gone(_: &Ctx) -> Outcome {
+    let ps = page_size();
+    let n = 16;
+    let (s, m) = cow_space(n)?;
+    child_exit(
+        "child",
+        in_child(|| {
+            let bad = (0..n).filter(|&p| m.read(p * ps) != stamp(1, p)).count();
+            i32::from(bad != 0)
+        }),
+        Ok(0),
+    )?;
+    let before = stats(&s)?;
+    ensure(space_stats(&s)?.shared == 0, || {
+        "frames still shared after the child exited".into()
+    })?;
+    for p in 0..n {
+        m.write(p * ps, stamp(2, p));
+    }
+    let after = stats(&s)?;
+    ensure(
+        after.cow_fault == before.cow_fault
+            && after.cow_reuse_fault - before.cow_reuse_fault == n as u64,
+        || {
+            format!(
+                "{} copies and {} reuses for {n} pages",
+                after.cow_fault - before.cow_fault,
+                after.cow_reuse_fault - before.cow_reuse_fault
+            )
+        },
+    )
 }
 
 fn threads(_: &Ctx) -> Outcome {
