@@ -117,28 +117,37 @@ impl<T: VmOperations> VmOpsTable<T> {
     }
 }
 
+/// The VMA flags [`install`] may add besides `VM_PFNMAP`: none of them can
+/// make the VMA one that `vmf_insert_pfn*` refuses.
+pub const INSTALL_EXTRA_FLAGS: bindings::vm_flags_t = flags::DONTEXPAND
+    | flags::DONTDUMP
+    | flags::DONTCOPY
+    | flags::WIPEONFORK
+    | flags::IO
+    | flags::NORESERVE;
+
 /// Sets up `vma`, being created by `f_ops->mmap`, as a shared `VM_PFNMAP`
-/// mapping run by `ops`, owning `data`, with `extra` VMA flags added (for
-/// example [`flags::DONTEXPAND`], [`flags::WIPEONFORK`]).
+/// mapping run by `ops`, owning `data`, with `extra` VMA flags added (a
+/// subset of [`INSTALL_EXTRA_FLAGS`]).
 ///
 /// The VMA must be a shared mapping (`vmf_insert_pfn*` `BUG()`s on a COW
-/// mapping with `VM_PFNMAP`): on a private one this returns `data` back as the
-/// error, having changed nothing.
+/// mapping with `VM_PFNMAP`) and not `VM_MIXEDMAP`, and `extra` must be in
+/// [`INSTALL_EXTRA_FLAGS`]: otherwise this returns `data` back as the error,
+/// having changed nothing.
 pub fn install<T: VmOperations>(
     vma: &VmaNew,
     ops: &'static VmOpsTable<T>,
     data: T::Data,
     extra: bindings::vm_flags_t,
 ) -> Result<(), T::Data> {
-    if vma.flags() & flags::SHARED == 0 {
+    if vma.flags() & flags::SHARED == 0 || extra & !INSTALL_EXTRA_FLAGS != 0 {
         return Err(data);
     }
     let raw = vma.as_ptr();
     // SAFETY: `vma` is undergoing initial setup in `f_ops->mmap` (the
     // invariant of `VmaNew`), so nothing else reads or writes these fields
     // concurrently. `VM_PFNMAP` is valid with `VM_SHARED` and without
-    // `VM_MIXEDMAP`, which no caller of this function can have set (only
-    // `VmaNew::set_mixedmap` sets it, and we refuse to mix). The table is
+    // `VM_MIXEDMAP` (checked just below; `extra` cannot add it). The table is
     // `'static`, and `vm_private_data` now owns `data` until `close`.
     unsafe {
         if (*raw).__bindgen_anon_2.vm_flags & flags::MIXEDMAP != 0 {
