@@ -87,10 +87,33 @@ pub const TESTS: &[Test] = &[
         run: debugfs_files,
     },
     Test {
+        name: "the samples (zero-page, demand-zero, cow-clone, cow-fork) succeed",
+        run: samples,
+    },
+    Test {
         name: "rmmod is refused while mapped; then every frame comes back",
         run: unload_returns_everything,
     },
 ];
+
+fn samples(_: &Ctx) -> Outcome {
+    let exe = std::env::current_exe().map_err(err("current_exe"))?;
+    let dir = exe.parent().ok_or("no directory for the runner")?;
+    for name in ["zero-page", "demand-zero", "cow-clone", "cow-fork"] {
+        let out = std::process::Command::new(dir.join(name))
+            .output()
+            .map_err(|e| format!("{name} (build it with make tools): {e}"))?;
+        ensure(out.status.success(), || {
+            format!(
+                "{name}: {}\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    }
+    Ok(())
+}
 
 fn err(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
