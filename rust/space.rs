@@ -265,29 +265,20 @@ impl Space {
         // children without VMAs) cannot take it.
         child.add_vma(1);
         arena().count(crate::arena::Event::ForkSnapshot);
-        // Remember the child, forgetting dead and old entries. Those are
-        // dropped after unlocking: a space's drop takes its own mutex, of the
-        // same lock class as ours.
-        let mut keep = KVec::with_capacity(FORK_CACHE, GFP_KERNEL)?;
-        let mut old = KVec::with_capacity(FORK_CACHE, GFP_KERNEL)?;
-        {
+        // Remember the child for this fork's other VMAs of this space. A
+        // child takes itself off the list when its last VMA goes
+        // (`forget_fork`); the list is bounded by forgetting the oldest.
+        // That one is dropped after unlocking: should it be the last
+        // reference, its drop takes its own mutex, of the same class as ours.
+        let old = {
             let mut inner = self.inner.lock();
-            for e in core::mem::take(&mut inner.forks) {
-                let target = if e.1.get(SpaceWord::Vmas) > 0 && keep.len() + 1 < FORK_CACHE {
-                    &mut keep
-                } else {
-                    &mut old
-                };
-                // Both have room for every entry (at most `FORK_CACHE`).
-                if let Err(e) = target.push_within_capacity(e) {
-                    drop(e);
-                }
+            inner.forks.push((mm, child.clone()), GFP_KERNEL)?;
+            if inner.forks.len() > FORK_CACHE {
+                inner.forks.remove(0).ok()
+            } else {
+                None
             }
-            if keep.push_within_capacity((mm, child.clone())).is_err() {
-                kernel::warn_on!(true);
-            }
-            inner.forks = keep;
-        }
+        };
         drop(old);
         Ok(child)
     }

@@ -67,6 +67,10 @@ pub const TESTS: &[Test] = &[
         run: fork_cow_child_gone,
     },
     Test {
+        name: "fork-COW: the child's two mappings of a space share one snapshot",
+        run: fork_cow_two_mappings,
+    },
+    Test {
         name: "8 threads fault the same and disjoint pages; contents intact",
         run: threads,
     },
@@ -854,6 +858,37 @@ fn fork_cow_child_gone(_: &Ctx) -> Outcome {
                 after.cow_reuse_fault - before.cow_reuse_fault
             )
         },
+    )
+}
+
+fn fork_cow_two_mappings(_: &Ctx) -> Outcome {
+    let ps = page_size();
+    let n = 4;
+    let (s, m1) = cow_space(n)?;
+    let m2 = map(&s, n)?;
+    let before = stats(&s)?;
+    child_exit(
+        "child",
+        in_child(|| {
+            m1.write(0, 77);
+            if m2.read(0) != 77 || m2.read(ps) != stamp(1, 1) {
+                return 2;
+            }
+            m2.write(ps, 78);
+            i32::from(m1.read(ps) != 78)
+        }),
+        Ok(0),
+    )?;
+    let after = stats(&s)?;
+    ensure(after.fork_snapshot - before.fork_snapshot == 1, || {
+        format!(
+            "{} snapshots for one fork",
+            after.fork_snapshot - before.fork_snapshot
+        )
+    })?;
+    ensure(
+        m1.read(0) == stamp(1, 0) && m2.read(ps) == stamp(1, 1),
+        || "the child's writes reached the parent".into(),
     )
 }
 
