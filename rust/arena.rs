@@ -18,7 +18,7 @@ use crate::{
         error::Result as MmResult,
         fault::FramePool,
         frame::{Frame, FrameState},
-        memory::{FrameMemory, Pfn, PhysAddr},
+        memory::{FrameMemory, Pfn, PhysAddr, PAGE_SIZE},
         pagetable::NODE_SIZE,
         slab::{ObjectAllocator, SlabCache, SlabInfo},
     },
@@ -159,14 +159,31 @@ impl Arena {
         nr_frames: usize,
         debug_slab: bool,
         fault_around: usize,
+        fail_at_block: Option<usize>,
     ) -> Result<impl PinInit<Self, Error>> {
         if nr_frames < 16 || nr_frames > u32::MAX as usize {
             return Err(EINVAL);
         }
-        let mem = KernelFrames::new(nr_frames)?;
+        // Leave the kernel room: 1/32 of the arena for our own tables, and
+        // 16 MiB. Asking for more than that is `ENOMEM` at once.
+        let avail = crate::frames::available_pages();
+        let need = nr_frames + nr_frames / 32 + (16 << 20) / PAGE_SIZE;
+        if need > avail {
+            pr_err!(
+                "arena of {} MiB: only {} MiB available (MemAvailable), less 1/32 and 16 MiB\n",
+                (nr_frames * PAGE_SIZE) >> 20,
+                (avail * PAGE_SIZE) >> 20
+            );
+            return Err(ENOMEM);
+        }
+        // The frame table before the frames: nothing is allocated once the
+        // arena has taken its memory.
         let mut frames = KVVec::with_capacity(nr_frames, GFP_KERNEL)?;
+        let mem = KernelFrames::new_failing_at(nr_frames, fail_at_block)?;
         for _ in 0..nr_frames {
-            frames.push(Frame::new(), GFP_KERNEL)?;
+            if frames.push_within_capacity(Frame::new()).is_err() {
+                return Err(ENOMEM);
+            }
         }
         let mut buddy = Buddy::new();
         buddy.add_range(&frames, Pfn(0), nr_frames)?;

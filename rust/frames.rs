@@ -57,7 +57,7 @@ impl Drop for Block {
 /// allocated for as long as `self` lives.
 pub struct KernelFrames {
     addrs: KVVec<usize>,
-    _blocks: KVec<Block>,
+    _blocks: KVVec<Block>,
 }
 
 impl KernelFrames {
@@ -65,13 +65,27 @@ impl KernelFrames {
     /// the page allocator has no large block free). `ENOMEM`, with nothing
     /// kept, when the memory is not there.
     pub fn new(nr_frames: usize) -> Result<Self> {
+        Self::new_failing_at(nr_frames, None)
+    }
+
+    /// [`KernelFrames::new`], failing with `ENOMEM` when about to take block
+    /// number `fail_at` (fault injection for the tests of the unwinding).
+    ///
+    /// Nothing here can wake the OOM killer: every bookkeeping allocation is
+    /// made before the first page is taken, and pages are asked with
+    /// `__GFP_NORETRY`. The block list has room for blocks of 64 pages on
+    /// average; memory so fragmented that it needs more blocks is `ENOMEM`.
+    pub fn new_failing_at(nr_frames: usize, fail_at: Option<usize>) -> Result<Self> {
         let mut addrs = KVVec::with_capacity(nr_frames, GFP_KERNEL)?;
-        let mut blocks = KVec::new();
+        let mut blocks = KVVec::with_capacity(nr_frames.div_ceil(64) + 16, GFP_KERNEL)?;
         let mut order = BLOCK_MAX_ORDER;
         while addrs.len() < nr_frames {
             let left = nr_frames - addrs.len();
             while order > 0 && (1usize << order) > left {
                 order -= 1;
+            }
+            if blocks.len() == blocks.capacity() || fail_at == Some(blocks.len()) {
+                return Err(ENOMEM);
             }
             // SAFETY: `alloc_pages` may be called with any flags and order.
             let page = unsafe { bindings::alloc_pages(ARENA_GFP, order) };
@@ -87,9 +101,15 @@ impl KernelFrames {
             // SAFETY: `page` is a valid page from `alloc_pages`; on x86-64 every
             // page is in the direct map, so `page_address` is its address.
             let base = unsafe { pagearena_page_address(block.page.cast()) } as usize;
-            blocks.push(block, GFP_KERNEL)?;
+            // Both have room (checked above; `addrs` has room for every
+            // frame), so neither allocates.
+            if blocks.push_within_capacity(block).is_err() {
+                return Err(ENOMEM);
+            }
             for i in 0..1usize << order {
-                addrs.push(base + i * PAGE_SIZE, GFP_KERNEL)?;
+                if addrs.push_within_capacity(base + i * PAGE_SIZE).is_err() {
+                    return Err(ENOMEM);
+                }
             }
         }
         Ok(Self {
@@ -174,4 +194,11 @@ impl FrameMemory for KernelFrames {
             }
         }
     }
+}
+
+/// Pages the kernel could give without swapping (`MemAvailable`).
+pub fn available_pages() -> usize {
+    // SAFETY: `si_mem_available` only reads counters.
+    let n = unsafe { bindings::si_mem_available() };
+    usize::try_from(n).unwrap_or(0)
 }

@@ -65,6 +65,10 @@ module! {
             default: 16,
             description: "Pages a read fault maps at once, a power of two up to 512 (0 or 1: off)",
         },
+        selftest_fail_at_block: u32 {
+            default: 0,
+            description: "Test only: fail the load with ENOMEM at this block of the arena (1-based; 0: off)",
+        },
         slab_debug: bool {
             default: false,
             description: "Red zones and poisoning in the arena's slab caches (like slub_debug=FZP)",
@@ -129,10 +133,15 @@ impl Pagearena {
             );
             return Err(EINVAL);
         }
+        let fail_at = match module_parameters::selftest_fail_at_block.value() {
+            0 => None,
+            n => Some(n as usize - 1),
+        };
         let init = arena::Arena::new(
             frames,
             module_parameters::slab_debug.value(),
             around as usize,
+            fail_at,
         )?;
         let arena = KBox::pin_init(init, GFP_KERNEL)?;
         arena.as_ref().publish();
