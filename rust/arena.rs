@@ -22,7 +22,7 @@ use crate::{
         pagetable::NODE_SIZE,
         slab::{ObjectAllocator, SlabCache, SlabInfo},
     },
-    space::SpaceRegistry,
+    space::{SpaceArc, SpaceRegistry},
 };
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::{alloc::KVVec, new_mutex, new_spinlock, prelude::*, sync::SpinLock};
@@ -31,12 +31,8 @@ use kernel::{alloc::KVVec, new_mutex, new_spinlock, prelude::*, sync::SpinLock};
 const PT_CACHE_ID: u32 = 1;
 const SPACE_CACHE_ID: u32 = 2;
 
-/// Bytes of a space's record in the `pa_space` cache: [`SpaceWord`]s.
-pub const SPACE_RECORD_SIZE: usize = 8 * SpaceWord::Count as usize;
-
-/// The words of a space's record (in arena memory, from the `pa_space` slab
-/// cache): what `spaces` and the space-stats ioctl show. Written under the
-/// space's mutex, read without it.
+/// A space's counters: what `spaces` and the space-stats ioctl show.
+/// Written under the space's mutex, read without it.
 #[derive(Clone, Copy)]
 #[repr(usize)]
 pub enum SpaceWord {
@@ -117,7 +113,7 @@ pub struct Arena {
     /// Page-table nodes (`pa_pgtable`).
     #[pin]
     pub pt_cache: SpinLock<SlabCache>,
-    /// Space records (`pa_space`).
+    /// Spaces (`pa_space`).
     #[pin]
     pub space_cache: SpinLock<SlabCache>,
     /// The shared zero frame.
@@ -195,8 +191,8 @@ impl Arena {
         let space_cache = SlabCache::new(
             "pa_space",
             SPACE_CACHE_ID,
-            SPACE_RECORD_SIZE,
-            64,
+            SpaceArc::OBJECT_SIZE,
+            SpaceArc::OBJECT_ALIGN,
             None,
             debug_slab,
         )?;
@@ -263,24 +259,6 @@ impl Arena {
     pub fn kernel_pfn(&self, pfn: Pfn) -> Option<usize> {
         self.mem.kernel_pfn(pfn)
     }
-
-    /// Allocates a space record (zeroed).
-    pub fn alloc_space_record(&self) -> MmResult<PhysAddr> {
-        let mut c = self.space_cache.lock();
-        c.zalloc(&self.frames, &self.mem, &mut ArenaPages { arena: self })
-    }
-
-    /// Frees a space record.
-    pub fn free_space_record(&self, rec: PhysAddr) {
-        let mut c = self.space_cache.lock();
-        let r = c.free(
-            &self.frames,
-            &self.mem,
-            &mut ArenaPages { arena: self },
-            rec,
-        );
-        kernel::warn_on!(r.is_err());
-    }
 }
 
 /// The arena's data frames, for the core's fault decisions.
@@ -341,7 +319,7 @@ impl PinnedDrop for Arena {
             );
         } else {
             pr_err!(
-                "unload: LEAK: {}/{} frames free, {} page-table nodes and {} space records in use, buddy {:?}\n",
+                "unload: LEAK: {}/{} frames free, {} page-table nodes and {} spaces in use, buddy {:?}\n",
                 free,
                 total,
                 pt_objs,

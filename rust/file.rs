@@ -3,15 +3,10 @@
 //! Files of `/dev/pagearena` opened by the module itself (the clone ioctl's
 //! new fd), and the space behind a file.
 
-use crate::space::Space;
+use crate::space::{SpaceArc, SpaceBorrow};
 use core::ptr::NonNull;
 use kernel::{
-    bindings,
-    error::from_err_ptr,
-    fs::File,
-    prelude::*,
-    sync::{aref::ARef, Arc, ArcBorrow},
-    types::ForeignOwnable,
+    bindings, error::from_err_ptr, fs::File, prelude::*, sync::aref::ARef, types::ForeignOwnable,
 };
 
 /// Opens the device again, as `open(2)` of the same path would, with `file`'s
@@ -36,12 +31,12 @@ pub fn reopen(file: &File) -> Result<ARef<File>> {
 }
 
 /// The space of `file`, a file of `/dev/pagearena`.
-pub fn space_of(file: &File) -> Arc<Space> {
+pub fn space_of(file: &File) -> SpaceArc {
     // SAFETY: `file` is a file of our misc device (opened by `reopen` on the
-    // device's own path), so its `private_data` is the `Arc<Space>` our
+    // device's own path), so its `private_data` is the `SpaceArc` our
     // `MiscDevice::open` returned, alive until `release`, which cannot run
     // while we hold a reference to the file.
-    let borrowed: ArcBorrow<'_, Space> =
-        unsafe { <Arc<Space> as ForeignOwnable>::borrow((*file.as_ptr()).private_data) };
+    let borrowed: SpaceBorrow<'_> =
+        unsafe { <SpaceArc as ForeignOwnable>::borrow((*file.as_ptr()).private_data) };
     borrowed.into()
 }

@@ -132,6 +132,11 @@ impl KernelFrames {
         Some(unsafe { pagearena_virt_to_pfn(addr as *const core::ffi::c_void) })
     }
 
+    /// The kernel address of arena address `addr`.
+    pub fn virt(&self, addr: PhysAddr) -> Option<*mut u8> {
+        Some((self.page(addr.pfn())? + addr.offset()) as *mut u8)
+    }
+
     /// The word at `addr`, as an atomic.
     fn word(&self, addr: PhysAddr) -> Option<&AtomicU64> {
         let base = self.page(addr.pfn())?;

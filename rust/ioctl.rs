@@ -5,14 +5,13 @@
 use crate::{
     arena::{arena, Event},
     mm::pagetable::{Pte, PteKind},
-    space::{self, Space},
+    space::{self, Space, SpaceBorrow},
     uapi::{self, page_state},
     ArenaParams,
 };
 use kernel::{
     fs::File,
     prelude::*,
-    sync::ArcBorrow,
     transmute::{AsBytes, FromBytes},
     uaccess::{UserPtr, UserSlice},
 };
@@ -36,7 +35,7 @@ const PAGE_STATE_CHUNK: u64 = 4096;
 ///
 /// Unknown commands are `ENOTTY`; a known command with the wrong size or
 /// direction is `EINVAL`; a bad user pointer is `EFAULT`.
-pub fn dispatch(space: ArcBorrow<'_, Space>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+pub fn dispatch(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
     if uapi::ioc_type(cmd) != uapi::PAGEARENA_IOC_MAGIC {
         return Err(ENOTTY);
     }

@@ -11,6 +11,8 @@
 //!   frame, the event counters;
 //! - [`space`]: one address space per `open()` of the device, its mmap and
 //!   clone, fork-COW snapshots;
+//! - [`slab_arc`]: reference-counted objects in the arena's slab caches
+//!   (spaces live in `pa_space`);
 //! - [`memory`]: the page-fault handler (zero page, demand zero, COW);
 //! - [`rmap`]: the reverse map, zapping a page's PTEs in every process;
 //! - [`vm_ops`]: a safe abstraction of `vm_operations_struct`;
@@ -38,6 +40,7 @@ pub mod memory;
 pub mod mm;
 pub mod rmap;
 pub mod selftest;
+pub mod slab_arc;
 pub mod space;
 pub mod uapi;
 pub mod vm_ops;

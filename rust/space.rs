@@ -3,21 +3,20 @@
 //! Address spaces (the module's `mm_struct`): each `open()` of
 //! `/dev/pagearena` creates one; a clone ioctl or a `fork()` in fork-COW mode
 //! makes a copy-on-write snapshot of one. A space is its page table, its
-//! record in the `pa_space` slab cache (the counters `spaces` shows), and its
-//! window of page offsets in the device's mapping (the reverse map, see
-//! [`crate::rmap`]).
+//! counters (what `spaces` shows), and its window of page offsets in the
+//! device's mapping (the reverse map, see [`crate::rmap`]).
 //!
-//! A space is reference counted: the open file holds one reference, each VMA
+//! A space is an object of the arena's `pa_space` slab cache, in arena
+//! frames, reference counted ([`ArenaArc`], like `mm_struct` in `mm_cachep`
+//! with `mmgrab`/`mmdrop`): the open file holds one reference, each VMA
 //! mapping it another (`vm_private_data`, see [`crate::vm_ops`]). The last
 //! one gives its frames and nodes back.
 
 use crate::{
-    arena::{arena, PtNodes, SpaceWord},
-    mm::{
-        fault::Mm,
-        memory::{FrameMemory, PhysAddr},
-    },
+    arena::{arena, Arena, PtNodes, SpaceWord},
+    mm::{fault::Mm, slab::SlabCache},
     rmap::Window,
+    slab_arc::{ArenaArc, ArenaArcBorrow, ArenaObject},
     uapi,
     vm_ops::{self, VmFault, VmFaultReason, VmOperations, VmOpsTable},
 };
@@ -28,8 +27,13 @@ use kernel::{
     mm::virt::{flags, VmaNew, VmaRef},
     new_mutex,
     prelude::*,
-    sync::{Arc, ArcBorrow, Mutex},
+    sync::{Mutex, SpinLock},
 };
+
+/// A counted reference to a space.
+pub type SpaceArc = ArenaArc<Space>;
+/// A borrowed [`SpaceArc`].
+pub type SpaceBorrow<'a> = ArenaArcBorrow<'a, Space>;
 
 /// Source of space ids; ids are never reused while the module is loaded.
 static NEXT_SPACE_ID: AtomicU64 = AtomicU64::new(1);
@@ -52,15 +56,15 @@ const FORK_CACHE: usize = 4;
 /// the registry lock, before it is freed.
 pub struct SpaceRef(*const Space);
 
-// SAFETY: The registry only reads the space's id and record through it, from
-// any thread, which `Space: Sync` allows.
+// SAFETY: The registry only reads the space's id and counters through it,
+// from any thread, which `Space: Sync` allows.
 unsafe impl Send for SpaceRef {}
 
 /// Every live space (for debugfs `spaces` and the stats ioctl). A leaf lock:
 /// nothing else is taken while it is held.
 pub type SpaceRegistry = Mutex<KVec<SpaceRef>>;
 
-/// Calls `f` with the record of every live space.
+/// Calls `f` with every live space.
 pub fn for_each_space(mut f: impl FnMut(&Space)) {
     let list = arena().spaces.lock();
     for s in list.iter() {
@@ -77,26 +81,26 @@ pub struct SpaceInner {
     /// Fork-COW mode.
     pub fork_cow: bool,
     /// Snapshots made for recent `fork()`s: (child mm, child space).
-    forks: KVec<(usize, Arc<Space>)>,
+    forks: KVec<(usize, SpaceArc)>,
     /// For a snapshot made by `fork()`: the space it was taken of, until the
     /// child's last VMA goes (then the parent forgets the child, and the
     /// frames they shared are the parent's alone again).
-    parent: Option<Arc<Space>>,
+    parent: Option<SpaceArc>,
 }
 
 /// An address space.
 ///
 /// # Invariants
 ///
-/// `record` is an object of the arena's `pa_space` cache owned by this space.
 /// Every frame entry of `inner.mm` holds one reference on its frame (the
-/// core's invariant).
+/// core's invariant). `counters` mirror `inner` (written under the mutex,
+/// read without it).
 #[pin_data(PinnedDrop)]
 pub struct Space {
     /// Unique id of this space.
     pub id: u64,
-    /// The space's counters in arena memory ([`SpaceWord`]).
-    pub record: PhysAddr,
+    /// The space's counters ([`SpaceWord`]).
+    counters: [AtomicU64; SpaceWord::Count as usize],
     /// Where the space's pages are in the device's mapping (the rmap).
     pub window: Window,
     /// The page table and mode.
@@ -107,7 +111,7 @@ pub struct Space {
 impl Space {
     /// A new, empty space in `window`, or in a window of its own in
     /// `file`'s mapping.
-    fn create(window: Option<Window>, fork_cow: bool, file: Option<&File>) -> Result<Arc<Self>> {
+    fn create(window: Option<Window>, fork_cow: bool, file: Option<&File>) -> Result<SpaceArc> {
         let a = arena();
         let id = NEXT_SPACE_ID.fetch_add(1, Ordering::Relaxed);
         let window = match (window, file) {
@@ -115,24 +119,16 @@ impl Space {
             (None, Some(f)) => Window::new(f, (id % WINDOWS) as usize * WINDOW_PAGES, WINDOW_PAGES),
             (None, None) => return Err(EINVAL),
         };
-        let record = a.alloc_space_record()?;
         let mm = Mm::new(id as u32);
-        let init = pin_init!(Space {
+        let space = ArenaArc::pin_init(pin_init!(Space {
             id,
-            record,
+            counters: [const { AtomicU64::new(0) }; SpaceWord::Count as usize],
             window,
             inner <- new_mutex!(
                 SpaceInner { mm, fork_cow, forks: KVec::new(), parent: None },
                 "pagearena_space"
             ),
-        });
-        let space = match Arc::pin_init(init, GFP_KERNEL) {
-            Ok(s) => s,
-            Err(e) => {
-                a.free_space_record(record);
-                return Err(e);
-            }
-        };
+        }))?;
         space.set(SpaceWord::Id, id);
         space.set(SpaceWord::Flags, u64::from(fork_cow));
         // INVARIANT: `Space::drop` unlists the space before it is freed; if
@@ -156,7 +152,7 @@ impl Space {
         release_mm(mm);
     }
 
-    /// Copies `mm`'s counters into the space's record.
+    /// Copies `mm`'s counters into the space's counters.
     pub fn sync_counters(&self, mm: &Mm) {
         self.set(SpaceWord::Resident, mm.resident());
         self.set(SpaceWord::Zero, mm.zero());
@@ -171,28 +167,31 @@ impl Space {
     }
 
     /// Forgets the fork snapshot `child`, whose last VMA went away.
-    fn forget_fork(&self, child: &Arc<Space>) {
+    fn forget_fork(&self, child: &SpaceArc) {
         let gone = {
             let mut inner = self.inner.lock();
-            let at = inner.forks.iter().position(|(_, s)| Arc::ptr_eq(s, child));
+            let at = inner
+                .forks
+                .iter()
+                .position(|(_, s)| ArenaArc::ptr_eq(s, child));
             at.and_then(|i| inner.forks.remove(i).ok())
         };
         // Dropped unlocked: the child's drop would take its own mutex.
         drop(gone);
     }
 
-    /// A word of the space's record.
+    /// One of the space's counters.
     pub fn get(&self, w: SpaceWord) -> u64 {
-        arena().mem.load(self.record.word(w as usize))
+        self.counters[w as usize].load(Ordering::Relaxed)
     }
 
-    /// Sets a word of the space's record (under the space's mutex, or before
+    /// Sets one of the space's counters (under the space's mutex, or before
     /// the space is shared).
     pub fn set(&self, w: SpaceWord, v: u64) {
-        arena().mem.store(self.record.word(w as usize), v)
+        self.counters[w as usize].store(v, Ordering::Relaxed)
     }
 
-    /// Adds `d` to a word of the space's record (under the space's mutex).
+    /// Adds `d` to one of the space's counters (under the space's mutex).
     pub fn add(&self, w: SpaceWord, d: i64) {
         self.set(w, self.get(w).wrapping_add_signed(d));
     }
@@ -236,9 +235,9 @@ impl Space {
     /// The space a `fork()` child's VMA of this fork-COW space maps, with
     /// the VMA counted: the snapshot made for that child (`mm`) when its
     /// first VMA of this space was copied, or a new one.
-    fn fork_snapshot(self: ArcBorrow<'_, Self>, mm: usize) -> Result<Arc<Space>> {
+    fn fork_snapshot(this: SpaceBorrow<'_>, mm: usize) -> Result<SpaceArc> {
         let found = {
-            let inner = self.inner.lock();
+            let inner = this.inner.lock();
             inner
                 .forks
                 .iter()
@@ -251,8 +250,8 @@ impl Space {
             s.add_vma(1);
             return Ok(s);
         }
-        let mut snap = self.snapshot_mm()?;
-        let child = match Space::create(Some(self.window.inherit()), true, None) {
+        let mut snap = this.snapshot_mm()?;
+        let child = match Space::create(Some(this.window.inherit()), true, None) {
             Ok(c) => c,
             Err(e) => {
                 release_mm(&mut snap);
@@ -260,7 +259,7 @@ impl Space {
             }
         };
         child.install_mm(&mut snap);
-        child.inner.lock().parent = Some(self.into());
+        child.inner.lock().parent = Some(this.into());
         // Counted before it is listed, so a concurrent fork's pruning (of
         // children without VMAs) cannot take it.
         child.add_vma(1);
@@ -271,7 +270,7 @@ impl Space {
         // That one is dropped after unlocking: should it be the last
         // reference, its drop takes its own mutex, of the same class as ours.
         let old = {
-            let mut inner = self.inner.lock();
+            let mut inner = this.inner.lock();
             inner.forks.push((mm, child.clone()), GFP_KERNEL)?;
             if inner.forks.len() > FORK_CACHE {
                 inner.forks.remove(0).ok()
@@ -310,20 +309,19 @@ impl PinnedDrop for Space {
         // Dropped unlocked: their drops take their own mutexes.
         drop(forks);
         drop(parent);
-        a.free_space_record(self.record);
     }
 }
 
 /// The file operations of `/dev/pagearena`.
 #[vtable]
 impl MiscDevice for Space {
-    type Ptr = Arc<Self>;
+    type Ptr = SpaceArc;
 
-    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
+    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<SpaceArc> {
         Space::create(None, false, Some(file))
     }
 
-    fn mmap(space: ArcBorrow<'_, Space>, _file: &File, vma: &VmaNew) -> Result {
+    fn mmap(space: SpaceBorrow<'_>, _file: &File, vma: &VmaNew) -> Result {
         if vma.flags() & flags::SHARED == 0 {
             return Err(EINVAL);
         }
@@ -334,7 +332,7 @@ impl MiscDevice for Space {
             _ => return Err(EINVAL),
         }
         vm_ops::set_pgoff(vma, space.window.base + pgoff);
-        let data: Arc<Space> = space.into();
+        let data: SpaceArc = space.into();
         data.add_vma(1);
         let extra = flags::DONTEXPAND | flags::DONTDUMP | flags::WIPEONFORK;
         vm_ops::install(vma, &SPACE_VM_OPS, data, extra).map_err(|d| {
@@ -343,7 +341,7 @@ impl MiscDevice for Space {
         })
     }
 
-    fn ioctl(space: ArcBorrow<'_, Space>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         crate::ioctl::dispatch(space, file, cmd, arg)
     }
 }
@@ -371,17 +369,17 @@ pub struct SpaceVmOps;
 pub static SPACE_VM_OPS: VmOpsTable<SpaceVmOps> = VmOpsTable::build();
 
 impl VmOperations for SpaceVmOps {
-    type Data = Arc<Space>;
+    type Data = SpaceArc;
     const FAULT_UNDER_VMA_LOCK: bool = true;
 
-    fn open(vma: &VmaRef, space: ArcBorrow<'_, Space>) -> Option<Arc<Space>> {
+    fn open(vma: &VmaRef, space: SpaceBorrow<'_>) -> Option<SpaceArc> {
         let mm = vma.mm().as_raw() as usize;
         let forked = kernel::current!()
             .mm()
             .is_some_and(|cur| cur.as_raw() as usize != mm);
         let cow = forked && space.inner.lock().fork_cow;
         let target = if cow {
-            match space.fork_snapshot(mm) {
+            match Space::fork_snapshot(space, mm) {
                 Ok(s) => s,
                 Err(e) => {
                     pr_warn!(
@@ -393,14 +391,14 @@ impl VmOperations for SpaceVmOps {
                 }
             }
         } else {
-            let s: Arc<Space> = space.into();
+            let s: SpaceArc = space.into();
             s.add_vma(1);
             s
         };
         Some(target)
     }
 
-    fn close(_vma: &VmaRef, space: Arc<Space>) {
+    fn close(_vma: &VmaRef, space: SpaceArc) {
         if space.add_vma(-1) == 0 {
             // A fork child's last VMA: the parent forgets it. (Taken in its
             // own statement, so our mutex is unlocked before the parent's is
@@ -412,11 +410,17 @@ impl VmOperations for SpaceVmOps {
         }
     }
 
-    fn fault(space: ArcBorrow<'_, Space>, vmf: &VmFault) -> VmFaultReason {
+    fn fault(space: SpaceBorrow<'_>, vmf: &VmFault) -> VmFaultReason {
         crate::memory::handle_fault(&space, vmf, false)
     }
 
-    fn pfn_mkwrite(space: ArcBorrow<'_, Space>, vmf: &VmFault) -> VmFaultReason {
+    fn pfn_mkwrite(space: SpaceBorrow<'_>, vmf: &VmFault) -> VmFaultReason {
         crate::memory::handle_fault(&space, vmf, true)
+    }
+}
+
+impl ArenaObject for Space {
+    fn cache(arena: &Arena) -> &SpinLock<SlabCache> {
+        &arena.space_cache
     }
 }
