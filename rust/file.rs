@@ -32,10 +32,10 @@ pub fn reopen(file: &File) -> Result<ARef<File>> {
 
 /// The space of `file`, a file of `/dev/pagearena`.
 pub fn space_of(file: &File) -> SpaceArc {
-    // SAFETY: `file` is a file of our misc device (opened by `reopen` on the
-    // device's own path), so its `private_data` is the `SpaceArc` our
-    // `MiscDevice::open` returned, alive until `release`, which cannot run
-    // while we hold a reference to the file.
+    // `file` is a file of our misc device (opened by `reopen` on the device's
+    // own path), so `private_data` is what our `MiscDevice::open` returned.
+    // SAFETY: That `SpaceArc` lives until `release`, which cannot run while
+    // we hold a reference to the file.
     let borrowed: SpaceBorrow<'_> =
         unsafe { <SpaceArc as ForeignOwnable>::borrow((*file.as_ptr()).private_data) };
     borrowed.into()

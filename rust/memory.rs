@@ -119,13 +119,12 @@ fn map(a: &Arena, vmf: &VmFault, addr: usize, pfn: Option<Pfn>, writable: bool) 
             None => return VmFaultReason::SIGBUS,
         },
     };
-    // SAFETY: The frame is the zero frame (allocated for the arena's whole
-    // life) or a frame the space's page table references, under the mutex
-    // our caller holds. The core drops that reference only after zapping the
-    // page's user PTEs in every process (the `zap` callback of
-    // `Mm::write_fault`), a dying space has no VMAs left, and a frame is
-    // only reused after its last reference is dropped. So the frame outlives
-    // every PTE we make.
+    // The frame is the zero frame (alive for the arena's whole life) or one
+    // the space's page table references, under the mutex our caller holds.
+    // The core drops that reference only after zapping the page's user PTEs
+    // everywhere (`zap` in `Mm::write_fault`); a dying space has no VMAs.
+    // SAFETY: So the frame stays allocated, and is not reused, until every
+    // PTE we make is gone.
     unsafe { vmf.insert_pfn(addr, kpfn, writable) }
 }
 

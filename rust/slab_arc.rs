@@ -85,11 +85,10 @@ impl<T: ArenaObject> ArenaArc<T> {
             Self::free(a, addr);
             return Err(EINVAL);
         }
-        // SAFETY: `ptr` is the kernel address of a slab object of at least
-        // `OBJECT_SIZE` bytes aligned to `OBJECT_ALIGN` (the cache was made
-        // with them; alignment checked), which we own until we free it: the
-        // writes initialise it field by field, and `init` initialises `value`
-        // in place (it is never moved afterwards).
+        // The cache was made with `OBJECT_SIZE` and `OBJECT_ALIGN`; `init`
+        // initialises `value` in place, where it stays until it is dropped.
+        // SAFETY: `ptr` is an aligned slab object of `OBJECT_SIZE` bytes that
+        // we own until we free it; the writes initialise it field by field.
         unsafe {
             core::ptr::addr_of_mut!((*ptr).refs).write(AtomicUsize::new(1));
             core::ptr::addr_of_mut!((*ptr).addr).write(addr);

@@ -144,11 +144,11 @@ pub fn install<T: VmOperations>(
         return Err(data);
     }
     let raw = vma.as_ptr();
-    // SAFETY: `vma` is undergoing initial setup in `f_ops->mmap` (the
-    // invariant of `VmaNew`), so nothing else reads or writes these fields
-    // concurrently. `VM_PFNMAP` is valid with `VM_SHARED` and without
-    // `VM_MIXEDMAP` (checked just below; `extra` cannot add it). The table is
-    // `'static`, and `vm_private_data` now owns `data` until `close`.
+    // `VM_PFNMAP` is valid with `VM_SHARED` and without `VM_MIXEDMAP`
+    // (checked just below; `extra` cannot add it). The table is `'static`,
+    // and `vm_private_data` owns `data` from here until `close`.
+    // SAFETY: `vma` is in initial setup in `f_ops->mmap` (`VmaNew`'s
+    // invariant): nothing else accesses these fields concurrently.
     unsafe {
         if (*raw).__bindgen_anon_2.vm_flags & flags::MIXEDMAP != 0 {
             return Err(data);
@@ -305,14 +305,18 @@ unsafe extern "C" fn close_callback<T: VmOperations>(vma: *mut bindings::vm_area
     T::close(vref, data);
 }
 
+/// Runs `handler` for the fault `vmf` with the VMA's data (`SIGBUS` if the
+/// VMA has none).
+///
 /// # Safety
 ///
-/// Called by the kernel only, for a fault on a VMA run by `T`'s table, with
-/// the mmap or VMA read lock held.
-unsafe extern "C" fn fault_callback<T: VmOperations>(
+/// `vmf` is a fault in progress on a VMA run by `T`'s table, with the mmap or
+/// VMA read lock held.
+unsafe fn with_fault<T: VmOperations>(
     vmf: *mut bindings::vm_fault,
+    handler: fn(<T::Data as ForeignOwnable>::Borrowed<'_>, &VmFault) -> VmFaultReason,
 ) -> bindings::vm_fault_t {
-    // INVARIANT: The kernel passes the fault in progress, with the lock held,
+    // INVARIANT: The caller passes the fault in progress, with the lock held,
     // on a VMA that `install` made shared and `VM_PFNMAP`.
     let fault = VmFault { vmf };
     // SAFETY: The VMA is valid and read-locked during the fault.
@@ -322,7 +326,18 @@ unsafe extern "C" fn fault_callback<T: VmOperations>(
     }
     // SAFETY: The VMA owns its data until `close`, which cannot run while the
     // fault holds the VMA's lock; we only borrow it for the call.
-    T::fault(unsafe { T::Data::borrow(ptr) }, &fault).as_raw()
+    handler(unsafe { T::Data::borrow(ptr) }, &fault).as_raw()
+}
+
+/// # Safety
+///
+/// Called by the kernel only, for a fault on a VMA run by `T`'s table, with
+/// the mmap or VMA read lock held.
+unsafe extern "C" fn fault_callback<T: VmOperations>(
+    vmf: *mut bindings::vm_fault,
+) -> bindings::vm_fault_t {
+    // SAFETY: The kernel's guarantees for `fault` are `with_fault`'s.
+    unsafe { with_fault::<T>(vmf, T::fault) }
 }
 
 /// # Safety
@@ -331,15 +346,8 @@ unsafe extern "C" fn fault_callback<T: VmOperations>(
 unsafe extern "C" fn pfn_mkwrite_callback<T: VmOperations>(
     vmf: *mut bindings::vm_fault,
 ) -> bindings::vm_fault_t {
-    // INVARIANT: As in `fault_callback`.
-    let fault = VmFault { vmf };
-    // SAFETY: As in `fault_callback`.
-    let ptr = unsafe { private(fault.vma().as_ptr()) };
-    if ptr.is_null() {
-        return VmFaultReason::SIGBUS.as_raw();
-    }
-    // SAFETY: As in `fault_callback`.
-    T::pfn_mkwrite(unsafe { T::Data::borrow(ptr) }, &fault).as_raw()
+    // SAFETY: The kernel's guarantees for `pfn_mkwrite` are `with_fault`'s.
+    unsafe { with_fault::<T>(vmf, T::pfn_mkwrite) }
 }
 
 /// A `map_pages` that maps nothing: fault-around finds no page ready, and the

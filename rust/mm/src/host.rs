@@ -120,12 +120,10 @@ pub struct HostPool {
 impl HostPool {
     /// `n` frames, all free; a debug node cache.
     pub fn new(n: usize) -> Result<Self> {
-        let frames = frame_table(n);
-        let mut buddy = Buddy::new();
-        buddy.add_range(&frames, Pfn(0), n)?;
+        let HostArena { frames, mem, buddy } = HostArena::new(n)?;
         Ok(Self {
             frames,
-            mem: HostMemory::new(n),
+            mem,
             buddy: RefCell::new(buddy),
             nodes: RefCell::new(SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, true)?),
         })
