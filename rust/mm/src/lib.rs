@@ -44,4 +44,6 @@ pub mod swap;
 #[cfg(feature = "std")]
 pub mod fuzz;
 #[cfg(feature = "std")]
+pub mod fuzz_fault;
+#[cfg(feature = "std")]
 pub mod host;
