@@ -250,11 +250,6 @@ impl Arena {
         [self.pt_cache.lock().info(), self.space_cache.lock().info()]
     }
 
-    /// The frame descriptor of `pfn` (which the caller got from the arena).
-    pub fn frame(&self, pfn: Pfn) -> Option<&Frame> {
-        self.frames.get(pfn.idx())
-    }
-
     /// The kernel pfn to put in a PTE for arena frame `pfn`.
     pub fn kernel_pfn(&self, pfn: Pfn) -> Option<usize> {
         self.mem.kernel_pfn(pfn)
@@ -273,12 +268,8 @@ impl FramePool for Arena {
         &self.frames
     }
 
-    fn alloc_frame(&self) -> MmResult<Pfn> {
-        let pfn = self.buddy.lock().alloc(&self.frames, 0)?;
-        let f = &self.frames[pfn.idx()];
-        f.set_state(FrameState::Data);
-        f.set_count(1);
-        Ok(pfn)
+    fn alloc_page(&self) -> MmResult<Pfn> {
+        self.buddy.lock().alloc(&self.frames, 0)
     }
 
     fn free_frame(&self, pfn: Pfn) {

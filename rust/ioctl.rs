@@ -169,7 +169,7 @@ fn encode(pte: Pte) -> u64 {
         PteKind::None => 0,
         PteKind::Zero => page_state::encode(page_state::Kind::Zero, 0, 0, 0),
         PteKind::Frame(pfn) => {
-            let count = arena().frame(pfn).map_or(0, |f| f.count());
+            let count = arena().frames.get(pfn.idx()).map_or(0, |f| f.count());
             page_state::encode(
                 page_state::Kind::Frame,
                 u64::from(pfn.0),

@@ -17,7 +17,7 @@
 //! After one untimed warm-up round, rounds alternate arena and native; the
 //! median of the rounds is reported.
 
-use crate::dev::{cvt, page_size, wait_child, Mapping, Space};
+use crate::dev::{cvt, page_size, spawn_child, wait_child, Mapping, Space};
 
 use crate::uapi;
 use serde::Serialize;
@@ -127,16 +127,12 @@ fn in_child_f64(f: impl FnOnce() -> f64) -> io::Result<f64> {
     let mut p = [0i32; 2];
     // SAFETY: creates a pipe into our array.
     cvt(unsafe { libc::pipe(p.as_mut_ptr()) })?;
-    // SAFETY: the child touches memory, makes syscalls and `_exit`s.
-    let pid = cvt(unsafe { libc::fork() })?;
-    if pid == 0 {
+    let pid = spawn_child(|| {
         let v = f().to_bits().to_ne_bytes();
-        // SAFETY: writes 8 bytes from the stack, then ends the child.
-        unsafe {
-            libc::write(p[1], v.as_ptr().cast(), 8);
-            libc::_exit(0);
-        }
-    }
+        // SAFETY: writes 8 bytes from the stack.
+        unsafe { libc::write(p[1], v.as_ptr().cast(), 8) };
+        0
+    })?;
     let mut b = [0u8; 8];
     // SAFETY: reads 8 bytes into the stack; closes our fds.
     let n = unsafe {
@@ -254,18 +250,16 @@ fn processes2_parallel(mem: Mem, pages: usize) -> io::Result<f64> {
     cvt(unsafe { libc::pipe(go.as_mut_ptr()) })?;
     let mut pids = Vec::new();
     for m in [&ma, &mb] {
-        // SAFETY: the child touches memory, makes syscalls and `_exit`s.
-        let pid = cvt(unsafe { libc::fork() })?;
-        if pid == 0 {
+        let pid = spawn_child(|| {
             let mut b = [0u8];
-            // SAFETY: waits for the start signal (EOF), then ends the child.
+            // SAFETY: waits for the start signal (EOF) on our pipe.
             unsafe {
                 libc::close(go[1]);
                 libc::read(go[0], b.as_mut_ptr().cast(), 1);
-                touch_write(m, 0, m.pages());
-                libc::_exit(0);
             }
-        }
+            touch_write(m, 0, m.pages());
+            0
+        })?;
         pids.push(pid);
     }
     let t = Instant::now();

@@ -205,10 +205,10 @@ pub fn page_size() -> usize {
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
 }
 
-/// Runs `f` in a forked child and returns how the child ended: `Ok(code)` for
-/// `_exit(code)`, `Err(signal)` for death by a signal. `f` must only touch
-/// memory and make raw syscalls (the parent may have other threads).
-pub fn in_child(f: impl FnOnce() -> i32) -> io::Result<Result<i32, i32>> {
+/// Forks a child that runs `f` and `_exit`s with its result; returns the
+/// child's pid. `f` must only touch memory and make raw syscalls (the parent
+/// may have other threads, so allocating could deadlock).
+pub fn spawn_child(f: impl FnOnce() -> i32) -> io::Result<i32> {
     // SAFETY: the child runs `f` (memory accesses and syscalls only, by
     // contract) and `_exit`s without returning into Rust.
     let pid = cvt(unsafe { libc::fork() })?;
@@ -217,7 +217,14 @@ pub fn in_child(f: impl FnOnce() -> i32) -> io::Result<Result<i32, i32>> {
         // SAFETY: ends the child at once.
         unsafe { libc::_exit(code) };
     }
-    wait_child(pid)
+    Ok(pid)
+}
+
+/// Runs `f` in a forked child (see [`spawn_child`]) and returns how the
+/// child ended: `Ok(code)` for `_exit(code)`, `Err(signal)` for death by a
+/// signal.
+pub fn in_child(f: impl FnOnce() -> i32) -> io::Result<Result<i32, i32>> {
+    wait_child(spawn_child(f)?)
 }
 
 /// Waits for child `pid`; see [`in_child`].

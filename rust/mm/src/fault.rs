@@ -30,8 +30,17 @@ pub trait FramePool {
     fn memory(&self) -> &Self::Memory;
     /// The frame table.
     fn frames(&self) -> &[Frame];
+    /// An order-0 block from the buddy allocator.
+    fn alloc_page(&self) -> Result<Pfn>;
     /// A new data frame ([`FrameState::Data`], count 1), contents undefined.
-    fn alloc_frame(&self) -> Result<Pfn>;
+    fn alloc_frame(&self) -> Result<Pfn> {
+        let pfn = self.alloc_page()?;
+        if let Some(f) = self.frames().get(pfn.idx()) {
+            f.set_state(FrameState::Data);
+            f.set_count(1);
+        }
+        Ok(pfn)
+    }
     /// Frees a data frame whose count reached 0.
     fn free_frame(&self, pfn: Pfn);
 }

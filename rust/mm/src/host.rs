@@ -7,7 +7,6 @@ use super::buddy::{Buddy, BuddyPages, PageAllocator};
 use super::error::Result;
 use super::fault::FramePool;
 use super::frame::Frame;
-use super::frame::FrameState;
 use super::memory::{FrameMemory, Pfn, PhysAddr, WORDS_PER_PAGE};
 use super::pagetable::NODE_SIZE;
 use super::slab::{ObjectAllocator, SlabCache};
@@ -146,11 +145,8 @@ impl FramePool for HostPool {
         &self.frames
     }
 
-    fn alloc_frame(&self) -> Result<Pfn> {
-        let pfn = self.buddy.borrow_mut().alloc(&self.frames, 0)?;
-        self.frames[pfn.idx()].set_state(FrameState::Data);
-        self.frames[pfn.idx()].set_count(1);
-        Ok(pfn)
+    fn alloc_page(&self) -> Result<Pfn> {
+        self.buddy.borrow_mut().alloc(&self.frames, 0)
     }
 
     fn free_frame(&self, pfn: Pfn) {

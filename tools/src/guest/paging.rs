@@ -3,7 +3,7 @@
 //! and unload.
 
 use super::{ensure, expect_errno, Ctx, Outcome, Test};
-use crate::dev::{in_child, page_size, wait_child, Mapping, Space};
+use crate::dev::{in_child, page_size, spawn_child, wait_child, Mapping, Space};
 use crate::kmsg::Kmsg;
 use crate::uapi::{self, page_state, page_state::Kind};
 use std::io;
@@ -404,11 +404,9 @@ fn shared_mappings(_: &Ctx) -> Outcome {
         libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr())
     })
     .map_err(err("socketpair"))?;
-    // SAFETY: the child only makes syscalls and touches its own memory.
-    let pid = crate::dev::cvt(unsafe { libc::fork() }).map_err(err("fork"))?;
-    if pid == 0 {
+    let pid = spawn_child(|| {
         let fd = recv_fd(sv[1]);
-        let code = match Mapping::new(
+        match Mapping::new(
             fd,
             0,
             4 * ps,
@@ -421,10 +419,9 @@ fn shared_mappings(_: &Ctx) -> Outcome {
             }
             Ok(_) => 2,
             Err(_) => 3,
-        };
-        // SAFETY: ends the child.
-        unsafe { libc::_exit(code) };
-    }
+        }
+    })
+    .map_err(err("fork"))?;
     let setup = (|| -> Result<(Space, Mapping, Mapping), String> {
         let s = open()?;
         let a = map(&s, 4)?;
@@ -517,15 +514,13 @@ fn rmap_zaps_all_processes(_: &Ctx) -> Outcome {
     m.write(ps, 5);
     let snap = s.clone_space().map_err(err("CLONE"))?;
     let (to_child, to_parent) = (Pipe::new()?, Pipe::new()?);
-    // SAFETY: the child only touches memory and makes syscalls.
-    let pid = crate::dev::cvt(unsafe { libc::fork() }).map_err(err("fork"))?;
-    if pid == 0 {
+    let pid = spawn_child(|| {
         // Map the zero page (page 0) and the shared frame (page 1) here.
         let ok0 = m.read(0) == 0 && m.read(ps) == 5;
         to_parent.post();
         to_child.wait();
         // The parent wrote both pages: we must see it.
-        let code = if !ok0 {
+        if !ok0 {
             2
         } else if m.read(0) != 6 {
             3
@@ -533,10 +528,9 @@ fn rmap_zaps_all_processes(_: &Ctx) -> Outcome {
             4
         } else {
             0
-        };
-        // SAFETY: ends the child.
-        unsafe { libc::_exit(code) };
-    }
+        }
+    })
+    .map_err(err("fork"))?;
     to_parent.wait();
     m.write(0, 6); // zero page -> frame: the child's zero mapping must go.
     m.write(ps, 7); // shared with the clone -> COW copy: the child's old frame mapping must go.
@@ -659,23 +653,20 @@ fn fork_shared(_: &Ctx) -> Outcome {
     let m = map(&s, 8)?;
     m.write(0, 1);
     let (to_child, to_parent) = (Pipe::new()?, Pipe::new()?);
-    // SAFETY: the child only touches memory and makes syscalls.
-    let pid = crate::dev::cvt(unsafe { libc::fork() }).map_err(err("fork"))?;
-    if pid == 0 {
+    let pid = spawn_child(|| {
         let ok = m.read(0) == 1;
         m.write(ps, 2);
         to_parent.post();
         to_child.wait();
-        let code = if !ok {
+        if !ok {
             2
         } else if m.read(2 * ps) != 3 {
             3
         } else {
             0
-        };
-        // SAFETY: ends the child.
-        unsafe { libc::_exit(code) };
-    }
+        }
+    })
+    .map_err(err("fork"))?;
     to_parent.wait();
     let saw = m.read(ps);
     m.write(2 * ps, 3);
@@ -762,9 +753,7 @@ fn fork_cow_parent_writes(_: &Ctx) -> Outcome {
     let n = 32;
     let (_s, m) = cow_space(n)?;
     let (to_child, to_parent) = (Pipe::new()?, Pipe::new()?);
-    // SAFETY: the child only touches memory and makes syscalls.
-    let pid = crate::dev::cvt(unsafe { libc::fork() }).map_err(err("fork"))?;
-    if pid == 0 {
+    let pid = spawn_child(|| {
         to_parent.post();
         to_child.wait();
         let mut code = 0;
@@ -776,9 +765,9 @@ fn fork_cow_parent_writes(_: &Ctx) -> Outcome {
         if m.read(n * ps) != 0 {
             code = 3;
         }
-        // SAFETY: ends the child.
-        unsafe { libc::_exit(code) };
-    }
+        code
+    })
+    .map_err(err("fork"))?;
     to_parent.wait();
     for p in 0..n {
         m.write(p * ps, stamp(5, p));
