@@ -8,10 +8,9 @@
 use crate::frames::KernelFrames;
 use crate::mm::{
     buddy::{Buddy, BuddyPages},
-    frame::Frame,
+    frame::{Frame, FrameState},
     memory::{FrameMemory, Pfn},
-    pagetable::{PageTable, Pte, NODE_SIZE},
-    slab::{CacheAllocator, SlabCache},
+    pagetable::{PageTable, PageTableNodes, Pte},
 };
 use kernel::{alloc::KVVec, prelude::*};
 
@@ -45,15 +44,13 @@ pub fn mm_core() -> Result {
     let frames = &table[..];
     let mut buddy = Buddy::new();
     buddy.add_range(frames, Pfn(0), FRAMES)?;
-    let mut cache = SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, true)?;
 
     {
         let mut pages = BuddyPages {
             buddy: &mut buddy,
             frames,
         };
-        let mut nodes = CacheAllocator {
-            cache: &mut cache,
+        let mut nodes = PageTableNodes {
             frames,
             mem: &mem,
             pages: &mut pages,
@@ -80,14 +77,16 @@ pub fn mm_core() -> Result {
             )?;
         }
         ensure(pt.lookup(&mem, 1) == Pte::NONE, "unmapped entry")?;
-        checked("page table", pt.check(&mem))?;
-        checked("copied page table", copy.check(&mem))?;
+        checked("page table", pt.check(&mem, frames))?;
+        checked("copied page table", copy.check(&mem, frames))?;
         let mut n = 0u64;
         copy.destroy(&mem, &mut nodes, |_, _| n += 1)?;
         pt.destroy(&mem, &mut nodes, |_, _| {})?;
         ensure(n == ENTRIES, "entries destroyed")?;
-        ensure(nodes.cache.active_objs() == 0, "page-table nodes left")?;
-        checked("slab cache", nodes.cache.check(frames))?;
+        ensure(
+            frames.iter().all(|f| f.state() != FrameState::PageTable),
+            "page-table nodes left",
+        )?;
     }
 
     // Frame contents: clear, write, copy, compare.
@@ -109,14 +108,6 @@ pub fn mm_core() -> Result {
     buddy.free(frames, a, 0)?;
     buddy.free(frames, b, 0)?;
 
-    cache.shrink(
-        frames,
-        &mut BuddyPages {
-            buddy: &mut buddy,
-            frames,
-        },
-        0,
-    )?;
     checked("buddy", buddy.check(frames))?;
     ensure(buddy.nr_free() == FRAMES, "frames returned")?;
     pr_info!(

@@ -6,9 +6,9 @@ use pagearena_mm::buddy::BuddyPages;
 use pagearena_mm::host::{frame_table, HostArena};
 use pagearena_mm::lru::Lru;
 use pagearena_mm::memory::Pfn;
-use pagearena_mm::pagetable::{PageTable, Pte, NODE_SIZE};
+use pagearena_mm::pagetable::{PageTable, PageTableNodes, Pte};
 use pagearena_mm::reclaim::ReclaimPolicy;
-use pagearena_mm::slab::{CacheAllocator, SlabCache};
+use pagearena_mm::slab::SlabCache;
 
 const FRAMES: usize = 16384; // a 64 MiB arena
 
@@ -52,11 +52,9 @@ fn slab(c: &mut Criterion) {
 
 fn pagetable(c: &mut Criterion) {
     let mut a = HostArena::new(FRAMES).unwrap();
-    let mut cache = SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, false).unwrap();
     let HostArena { frames, mem, buddy } = &mut a;
     let mut pages = BuddyPages { buddy, frames };
-    let mut nodes = CacheAllocator {
-        cache: &mut cache,
+    let mut nodes = PageTableNodes {
         frames,
         mem,
         pages: &mut pages,

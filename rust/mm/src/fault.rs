@@ -12,14 +12,22 @@
 //! while the old frame is still referenced, which is what makes mapping
 //! frames into user space sound (no PTE can outlive its frame's reference).
 //!
-//! A data frame's `count` is the number of page-table entries, over all
-//! spaces, that reference it. Frames come from a [`FramePool`].
+//! Each page-table entry that maps a data frame holds one map count and one
+//! reference on it ([`Frame::mapcount`], [`Frame::refcount`]); pins (reclaim,
+//! I/O) hold references only. Sharing is decided by the map count alone, and
+//! a frame is freed when its last reference goes. Frames come from a
+//! [`FramePool`].
+//!
+//! The order that makes user PTEs sound, for every entry that stops mapping
+//! a frame: the entry changes, the page's user PTEs are zapped everywhere,
+//! then the entry's map count and reference are dropped. No user PTE can
+//! therefore map a frame after the reference that kept it alive is gone.
 
 use super::error::{Error, Result};
 use super::frame::{Frame, FrameState};
 use super::memory::{FrameMemory, Pfn};
+use super::pagetable::NodeAllocator;
 use super::pagetable::{PageTable, Pte, PteKind, MAX_PAGES};
-use super::slab::ObjectAllocator;
 
 /// Where data frames come from: the buddy allocator behind whatever lock the
 /// user keeps it under.
@@ -32,33 +40,60 @@ pub trait FramePool {
     fn frames(&self) -> &[Frame];
     /// An order-0 block from the buddy allocator.
     fn alloc_page(&self) -> Result<Pfn>;
-    /// A new data frame ([`FrameState::Data`], count 1), contents undefined.
+    /// A new data frame ([`FrameState::Data`]) with one reference, the
+    /// caller's, and no map count; contents undefined.
     fn alloc_frame(&self) -> Result<Pfn> {
         let pfn = self.alloc_page()?;
         if let Some(f) = self.frames().get(pfn.idx()) {
             f.set_state(FrameState::Data);
             f.set_count(1);
+            f.set_mapcount(0);
         }
         Ok(pfn)
     }
-    /// Frees a data frame whose count reached 0.
+    /// Gives a data frame whose last reference went back to the buddy.
     fn free_frame(&self, pfn: Pfn);
+    /// Drops one reference on data frame `pfn`; the last frees it
+    /// (`put_page`). Overridden only by test pools that check who drops
+    /// references when.
+    fn put_frame(&self, pfn: Pfn) {
+        if let Some(f) = self.frames().get(pfn.idx()) {
+            if f.put() {
+                self.free_frame(pfn);
+            }
+        }
+    }
 }
 
-/// Takes one more reference on data frame `pfn`.
+/// Takes one more reference on data frame `pfn` (a pin: reclaim isolating
+/// it, I/O), not a mapping: the map count, and so the fault path's idea of
+/// sharing, is unchanged.
 pub fn get_frame(pool: &impl FramePool, pfn: Pfn) {
     if let Some(f) = pool.frames().get(pfn.idx()) {
-        f.inc_count();
+        f.get();
     }
 }
 
 /// Drops one reference on data frame `pfn`; the last frees it.
 pub fn put_frame(pool: &impl FramePool, pfn: Pfn) {
-    if let Some(f) = pool.frames().get(pfn.idx()) {
-        if f.dec_count() == 0 {
-            pool.free_frame(pfn);
-        }
+    pool.put_frame(pfn);
+}
+
+/// One more entry maps `pfn`: a map count and a reference.
+fn map_frame(frames: &[Frame], pfn: Pfn) {
+    if let Some(f) = frames.get(pfn.idx()) {
+        f.inc_mapcount();
+        f.get();
     }
+}
+
+/// An entry that mapped `pfn` no longer does (its user PTEs are zapped): its
+/// map count and its reference go; the last reference frees the frame.
+fn unmap_frame(pool: &impl FramePool, pfn: Pfn) {
+    if let Some(f) = pool.frames().get(pfn.idx()) {
+        f.dec_mapcount();
+    }
+    pool.put_frame(pfn);
 }
 
 /// A new data frame filled with zeroes.
@@ -116,8 +151,8 @@ pub struct WriteMap {
 /// # Invariants
 ///
 /// `resident` and `zero` count the frame and zero-page entries of `pt`. Every
-/// frame entry holds one reference on its frame. An entry has [`Pte::WRITE`]
-/// only if its frame is referenced by no other entry.
+/// frame entry holds one map count and one reference on its frame. An entry
+/// has [`Pte::WRITE`] only if its frame's map count is 1.
 pub struct Mm {
     /// The page table.
     pub pt: PageTable,
@@ -152,7 +187,7 @@ impl Mm {
     fn set<M: FrameMemory>(
         &mut self,
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         idx: u64,
         pte: Pte,
     ) -> Result<Pte> {
@@ -182,7 +217,7 @@ impl Mm {
     pub fn read_fault<M: FrameMemory>(
         &mut self,
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         idx: u64,
     ) -> Result<(ReadMap, FaultKind)> {
         if idx >= MAX_PAGES {
@@ -217,7 +252,7 @@ impl Mm {
     pub fn write_fault<P: FramePool>(
         &mut self,
         pool: &P,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         idx: u64,
         prealloc: &mut Option<Pfn>,
         mapped: bool,
@@ -244,6 +279,10 @@ impl Mm {
                     }
                     return Err(e);
                 }
+                // The allocation's reference becomes the entry's.
+                if let Some(f) = frames.get(new.idx()) {
+                    f.inc_mapcount();
+                }
                 if mapped || pte.kind() == PteKind::Zero {
                     zap();
                 }
@@ -254,10 +293,12 @@ impl Mm {
                 })
             }
             PteKind::Frame(pfn) => {
-                let count = frames.get(pfn.idx()).map_or(0, |f| f.count());
-                if count == 1 {
-                    // Held alone: no one can share it without this space's
-                    // lock (a snapshot of this space takes it).
+                let maps = frames.get(pfn.idx()).map_or(0, |f| f.mapcount());
+                if maps == 1 {
+                    // Mapped by this entry alone: no one can share it without
+                    // this space's lock (a snapshot of this space takes it).
+                    // Pins (reclaim, I/O) do not count: they revalidate the
+                    // entry under that lock before acting on the frame.
                     let kind = if pte.has(Pte::WRITE) {
                         FaultKind::Minor
                     } else {
@@ -290,8 +331,13 @@ impl Mm {
                     }
                     return Err(e);
                 }
+                if let Some(f) = frames.get(new.idx()) {
+                    f.inc_mapcount();
+                }
+                // Zap before the old frame's reference goes: see the module
+                // documentation.
                 zap();
-                put_frame(pool, pfn);
+                unmap_frame(pool, pfn);
                 Ok(WriteMap {
                     pfn: new,
                     in_place: false,
@@ -303,13 +349,14 @@ impl Mm {
     }
 
     /// A copy-on-write snapshot: a new space (`id`) with the same entries,
-    /// every frame's count raised and [`Pte::WRITE`] cleared on both sides.
+    /// every frame's map count and references raised and [`Pte::WRITE`]
+    /// cleared on both sides.
     /// `zap` (this space's user PTEs, everywhere) is called if any entry was
     /// writable. On error nothing changed.
     pub fn snapshot<P: FramePool>(
         &mut self,
         pool: &P,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         id: u32,
         zap: impl FnOnce(),
     ) -> Result<Mm> {
@@ -325,7 +372,7 @@ impl Mm {
         // can fail.
         self.pt.update(mem, nodes, 0, MAX_PAGES, |_, pte| {
             if let PteKind::Frame(pfn) = pte.kind() {
-                get_frame(pool, pfn);
+                map_frame(pool.frames(), pfn);
                 writable |= pte.has(Pte::WRITE);
                 pte.without(Pte::WRITE)
             } else {
@@ -340,12 +387,13 @@ impl Mm {
         Ok(copy)
     }
 
-    /// Drops every entry (their frame references) and frees every node.
-    /// The caller has zapped every user PTE of the space (its VMAs are gone).
-    pub fn destroy<P: FramePool>(&mut self, pool: &P, nodes: &mut impl ObjectAllocator) -> Result {
+    /// Drops every entry (their frames' map counts and references) and
+    /// frees every node. The caller has zapped every user PTE of the space
+    /// (its VMAs are gone).
+    pub fn destroy<P: FramePool>(&mut self, pool: &P, nodes: &mut impl NodeAllocator) -> Result {
         self.pt.destroy(pool.memory(), nodes, |_, pte| {
             if let PteKind::Frame(pfn) = pte.kind() {
-                put_frame(pool, pfn);
+                unmap_frame(pool, pfn);
             }
         })?;
         self.resident = 0;
@@ -353,12 +401,12 @@ impl Mm {
         Ok(())
     }
 
-    /// Pages whose frame another entry (of any space) also references.
+    /// Pages whose frame another entry (of any space) also maps.
     pub fn shared<M: FrameMemory>(&self, mem: &M, frames: &[Frame]) -> u64 {
         let mut n = 0;
         self.pt.for_each(mem, 0, MAX_PAGES, |_, pte| {
             if let PteKind::Frame(pfn) = pte.kind() {
-                if frames.get(pfn.idx()).is_some_and(|f| f.count() > 1) {
+                if frames.get(pfn.idx()).is_some_and(|f| f.mapcount() > 1) {
                     n += 1;
                 }
             }
@@ -367,22 +415,27 @@ impl Mm {
     }
 
     /// Checks the invariants local to this space: the counters match the
-    /// table, and every frame entry is a live data frame, writable only if
-    /// its count is 1.
+    /// table, and every frame entry is a live data frame (mapped, with at
+    /// least as many references as maps), writable only if its map count
+    /// is 1.
     pub fn check<M: FrameMemory>(
         &self,
         mem: &M,
         frames: &[Frame],
     ) -> core::result::Result<(), &'static str> {
-        self.pt.check(mem)?;
+        self.pt.check(mem, frames)?;
         let (mut resident, mut zero, mut bad) = (0, 0, None);
         self.pt
             .for_each(mem, 0, MAX_PAGES, |_, pte| match pte.kind() {
                 PteKind::Frame(pfn) => {
                     resident += 1;
                     match frames.get(pfn.idx()) {
-                        Some(f) if f.state() == FrameState::Data && f.count() > 0 => {
-                            if pte.has(Pte::WRITE) && f.count() != 1 {
+                        Some(f)
+                            if f.state() == FrameState::Data
+                                && f.mapcount() > 0
+                                && f.refcount() >= f.mapcount() =>
+                        {
+                            if pte.has(Pte::WRITE) && f.mapcount() != 1 {
                                 bad = Some("a shared frame is writable");
                             }
                         }

@@ -12,12 +12,27 @@
 //! | [`FrameState::Buddy`] (head of a free block) | buddy | free list | - | - | - | - |
 //! | [`FrameState::Slab`] (head of a slab) | its cache | slab list | objects in use | cache id | free list head | - |
 //! | [`FrameState::SlabTail`] | its cache | - | - | cache id | head pfn | - |
-//! | [`FrameState::Data`] (user page) | a space | LRU | share count | space id (rmap) | swap slot | page index (rmap) |
+//! | [`FrameState::Data`] (user page) | a space | LRU | references | space id (rmap) | swap slot | page index (rmap) |
+//! | [`FrameState::PageTable`] (a page-table node) | its space | - | entries in use | - | - | - |
 //!
-//! The descriptor is 32 bytes (see [`FRAME_DESC_BYTES`]): 0.8 % of a 4 KiB frame.
+//! A data frame has two counts, like `page->_refcount` and `page->_mapcount`:
+//!
+//! - the **map count** ([`Frame::mapcount`]) is the number of page-table
+//!   entries, over all spaces, that map the frame. It alone decides sharing:
+//!   a write to a frame whose map count is 1 reuses it (no copy).
+//! - the **reference count** ([`Frame::refcount`]) is the map count plus
+//!   transient pins (reclaim isolating the frame, I/O in flight). The frame
+//!   goes back to the buddy when it reaches 0 ([`Frame::put`]), so a pinned
+//!   frame outlives the entries that mapped it, and a pin never makes the
+//!   fault path think a frame is shared.
+//!
+//! The descriptor is 40 bytes (see [`FRAME_DESC_BYTES`]): 1 % of a 4 KiB frame.
 
 use super::memory::Pfn;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{
+    fence, AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 /// "No frame" in list links and pfn-valued fields.
 pub const NIL: u32 = u32::MAX;
@@ -41,6 +56,8 @@ pub enum FrameState {
     Data = 5,
     /// The shared zero page.
     Zero = 6,
+    /// A node of some space's page table (`count`: its entries in use).
+    PageTable = 7,
 }
 
 impl FrameState {
@@ -52,6 +69,7 @@ impl FrameState {
             4 => FrameState::SlabTail,
             5 => FrameState::Data,
             6 => FrameState::Zero,
+            7 => FrameState::PageTable,
             _ => FrameState::None,
         }
     }
@@ -93,6 +111,7 @@ pub const FRAME_DESC_BYTES: usize = core::mem::size_of::<Frame>();
 pub struct Frame {
     flags: AtomicU32,
     count: AtomicU32,
+    mapcount: AtomicU32,
     next: AtomicU32,
     prev: AtomicU32,
     owner: AtomicU32,
@@ -112,6 +131,7 @@ impl Frame {
         Self {
             flags: AtomicU32::new(0),
             count: AtomicU32::new(0),
+            mapcount: AtomicU32::new(0),
             next: AtomicU32::new(NIL),
             prev: AtomicU32::new(NIL),
             owner: AtomicU32::new(0),
@@ -124,6 +144,7 @@ impl Frame {
     pub fn reset(&self) {
         self.flags.store(0, Relaxed);
         self.count.store(0, Relaxed);
+        self.mapcount.store(0, Relaxed);
         self.next.store(NIL, Relaxed);
         self.prev.store(NIL, Relaxed);
         self.owner.store(0, Relaxed);
@@ -190,28 +211,84 @@ impl Frame {
         self.flags.fetch_and(!flag, Relaxed);
     }
 
-    /// The share count (data frames) or objects in use (slab heads).
+    /// Objects in use (slab heads) or entries in use (page-table nodes);
+    /// for data frames, the reference count. Changed under the lock of
+    /// whoever owns the frame, except data frames' references ([`Frame::get`],
+    /// [`Frame::put`]).
     #[inline]
     pub fn count(&self) -> u32 {
         self.count.load(Relaxed)
     }
 
-    /// Sets the count.
+    /// Sets the count (under the owner's lock, or on a frame no one else
+    /// can see yet).
     #[inline]
     pub fn set_count(&self, v: u32) {
         self.count.store(v, Relaxed);
     }
 
-    /// Adds one to the count; returns the new value.
+    /// Adds one to the count (under the owner's lock); returns the new value.
     #[inline]
     pub fn inc_count(&self) -> u32 {
         self.count.fetch_add(1, Relaxed).wrapping_add(1)
     }
 
-    /// Takes one from the count; returns the new value.
+    /// Takes one from the count (under the owner's lock); returns the new value.
     #[inline]
     pub fn dec_count(&self) -> u32 {
         self.count.fetch_sub(1, Relaxed).wrapping_sub(1)
+    }
+
+    /// A data frame's reference count: its map count plus its pins.
+    #[inline]
+    pub fn refcount(&self) -> u32 {
+        self.count.load(Relaxed)
+    }
+
+    /// Takes a reference on a data frame the caller already holds one on
+    /// (`get_page`): relaxed, as a new reference can only be made from an
+    /// existing one.
+    #[inline]
+    pub fn get(&self) {
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    /// Drops a reference (`put_page_testzero`); returns whether it was the
+    /// last, in which case the caller frees the frame. Release ordering, and
+    /// an acquire fence at zero: every access made under the other
+    /// references happens before the frame is freed and reused.
+    #[inline]
+    pub fn put(&self) -> bool {
+        if self.count.fetch_sub(1, Release) != 1 {
+            return false;
+        }
+        fence(Acquire);
+        true
+    }
+
+    /// A data frame's map count: the page-table entries that map it.
+    #[inline]
+    pub fn mapcount(&self) -> u32 {
+        self.mapcount.load(Relaxed)
+    }
+
+    /// Sets the map count.
+    #[inline]
+    pub fn set_mapcount(&self, v: u32) {
+        self.mapcount.store(v, Relaxed);
+    }
+
+    /// One more entry maps the frame; the caller also took a reference.
+    #[inline]
+    pub fn inc_mapcount(&self) {
+        self.mapcount.fetch_add(1, Relaxed);
+    }
+
+    /// One entry fewer maps the frame; the caller then drops its reference.
+    /// Returns the new map count.
+    #[inline]
+    pub fn dec_mapcount(&self) -> u32 {
+        self.mapcount.fetch_sub(1, Relaxed).wrapping_sub(1)
     }
 
     /// The owner: a space id (data frames) or a slab cache id (slab frames).

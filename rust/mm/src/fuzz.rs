@@ -11,8 +11,8 @@ use super::error::Error;
 use super::frame::FrameState;
 use super::host::HostArena;
 use super::memory::{FrameMemory, Pfn, PhysAddr};
-use super::pagetable::{PageTable, Pte, NODE_SIZE};
-use super::slab::{CacheAllocator, SlabCache};
+use super::pagetable::{PageTable, PageTableNodes, Pte};
+use super::slab::SlabCache;
 use std::collections::BTreeMap;
 use std::vec::Vec;
 
@@ -44,7 +44,6 @@ pub fn run(data: &[u8]) {
         SlabCache::new("small", 1, 64, 8, None, true).expect("cache"),
         SlabCache::new("big", 2, 512, 64, None, true).expect("cache"),
     ];
-    let mut pt_cache = SlabCache::new("pgtable", 3, NODE_SIZE, 8, None, true).expect("cache");
     let mut pt = PageTable::new();
 
     let mut blocks: Vec<(Pfn, u32)> = Vec::new();
@@ -152,8 +151,7 @@ pub fn run(data: &[u8]) {
                     2 => u64::from(i) << 4,
                     _ => (1 << 36) - 1 + u64::from(i % 3),
                 };
-                let mut nodes = CacheAllocator {
-                    cache: &mut pt_cache,
+                let mut nodes = PageTableNodes {
                     frames,
                     mem: &*mem,
                     pages: &mut pages,
@@ -211,14 +209,18 @@ pub fn run(data: &[u8]) {
         // Invariants after every operation.
         let HostArena { frames, mem, buddy } = &arena;
         buddy.check(frames).expect("buddy invariants");
-        for c in caches.iter().chain([&pt_cache]) {
+        for c in caches.iter() {
             c.check(frames).expect("slab invariants");
         }
-        pt.check(mem).expect("page-table invariants");
+        pt.check(mem, frames).expect("page-table invariants");
+        assert_eq!(
+            super::host::nr_page_table_frames(frames),
+            pt.nr_nodes(),
+            "page-table frames vs nodes"
+        );
         assert_eq!(pt.nr_entries() as usize, model.len());
         let slab_frames: usize = caches
             .iter()
-            .chain([&pt_cache])
             .map(|c| {
                 let i = c.info();
                 i.num_slabs * i.pagesperslab as usize
@@ -226,7 +228,7 @@ pub fn run(data: &[u8]) {
             .sum();
         let block_frames: usize = blocks.iter().map(|&(_, o)| 1usize << o).sum();
         assert_eq!(
-            buddy.nr_free() + slab_frames + block_frames,
+            buddy.nr_free() + slab_frames + block_frames + pt.nr_nodes(),
             buddy.managed(),
             "frames lost or double counted"
         );

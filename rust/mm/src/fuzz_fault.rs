@@ -1,26 +1,47 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A driver of random operation sequences through several spaces' fault
-//! decisions ([`Mm`]) sharing one small pool, checked after every step against
-//! a model (each space a map from page to value): contents, that every data
-//! frame's count equals the page-table entries holding it, that demand-zero
-//! frames are zeroed and COW copies whole, the zaps, that exhaustion changes
-//! nothing, and that everything comes back at the end. `cargo fuzz` (target
-//! `fault_ops`) and `cargo test` (`tests/fault.rs`) feed it. Any
-//! disagreement panics.
+//! decisions ([`Mm`]) sharing one small pool, checked after every step
+//! against a model. `cargo fuzz` (target `fault_ops`) and `cargo test`
+//! (`tests/fault.rs`) feed it. Any disagreement panics.
+//!
+//! The model has what the kernel glue makes of the core's answers: **user
+//! PTEs**, per process, space and page, each mapping the zero frame or a
+//! frame, read-only or writable. Reads and writes go through them as a CPU
+//! would (a writable PTE takes a store without any fault; a read-only one
+//! faults into `pfn_mkwrite`), faults install them as `vmf_insert_pfn` does
+//! (never over an existing PTE), and the core's `zap` callback removes them
+//! from every process whose space shares the window (a fork-COW child
+//! inherits its parent's). So the model checks, not just counts:
+//!
+//! - **contents**: each space reads back what was written to it, through
+//!   whatever PTE maps the page (words 0 and 511);
+//! - **no PTE to a dead frame**: when a frame goes back to the buddy, no user
+//!   PTE maps it; after every step every PTE maps the frame its space's entry
+//!   references (writable only if that frame has a map count of 1);
+//! - **zap before drop**: when a fault or a destroy drops a reference on a
+//!   frame, the user PTEs of that page (of that space) are already gone
+//!   ([`ModelPool`] checks at every [`FramePool::put_frame`]);
+//! - **both counts**: every data frame's map count equals the entries that
+//!   map it, and its reference count that plus the pins the model holds
+//!   (reclaim isolating a frame);
+//! - demand-zero frames are zeroed, COW copies whole, exhaustion changes
+//!   nothing, and everything comes back at the end.
 
 use super::error::Error;
-use super::fault::{alloc_zeroed_frame, put_frame, FaultKind, Mm, ReadMap};
-use super::frame::FrameState;
-use super::host::HostPool;
-use super::memory::FrameMemory;
+use super::fault::{alloc_zeroed_frame, get_frame, put_frame, FaultKind, FramePool, Mm, ReadMap};
+use super::frame::{Frame, FrameState};
+use super::host::{nr_page_table_frames, HostMemory, HostPool};
+use super::memory::{FrameMemory, Pfn};
 use super::pagetable::{Pte, PteKind, MAX_PAGES};
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::vec::Vec;
 
 /// Spaces (slots) in play.
 pub const SPACES: usize = 4;
+/// Processes that may map each space.
+pub const PROCS: u8 = 2;
 /// Page indexes used: neighbours in one leaf, and pages in other subtrees.
 pub const PAGES: [u64; 8] = [0, 1, 2, 7, 511, 512, 1 << 18, (1 << 27) + 3];
 /// The far word written and checked in each page.
@@ -29,25 +50,46 @@ pub const LAST_WORD: usize = 511;
 /// One operation on the spaces.
 #[derive(Debug, Clone)]
 pub enum Op {
-    /// Read page `PAGES[.1]` of space `.0`.
-    Read(usize, usize),
-    /// Write `value` to a page.
+    /// Process `proc` reads page `PAGES[page]` of space `space`.
+    Read {
+        /// The process.
+        proc: u8,
+        /// The space.
+        space: usize,
+        /// Index into [`PAGES`].
+        page: usize,
+    },
+    /// Process `proc` writes `value` to a page.
     Write {
+        /// The process.
+        proc: u8,
         /// The space.
         space: usize,
         /// Index into [`PAGES`].
         page: usize,
         /// The value.
         value: u64,
-        /// Whether a zeroed frame is taken before the fault.
+        /// Whether a zeroed frame is taken before a fault on a page without
+        /// a PTE (as the glue does).
         prealloc: bool,
-        /// Whether the faulting process has a PTE for the page.
-        mapped: bool,
     },
-    /// Snapshot space `.0` into the empty slot `.1`.
-    Snapshot(usize, usize),
-    /// Destroy space `.0` (or create one in an empty slot).
+    /// Snapshot space `from` into the empty slot `to`: by `fork()` (the
+    /// child keeps the parent's window) or by the clone ioctl (a new one).
+    Snapshot {
+        /// The source.
+        from: usize,
+        /// The empty slot.
+        to: usize,
+        /// A fork-COW snapshot.
+        fork: bool,
+    },
+    /// Destroy space `.0` (its VMAs gone first), or create one in an empty slot.
     Destroy(usize),
+    /// Pin the frame of page `PAGES[.1]` of space `.0`, as reclaim isolates
+    /// a frame: a reference, no mapping.
+    Pin(usize, usize),
+    /// Drop pin number `.0` (modulo the pins held).
+    Unpin(usize),
 }
 
 /// Decodes operations from bytes (what `cargo fuzz` gives).
@@ -55,76 +97,399 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut it = data.iter().copied();
     while let (Some(b), Some(x)) = (it.next(), it.next()) {
-        let s = usize::from(x) % SPACES;
-        let p = usize::from(x >> 2) % PAGES.len();
-        ops.push(match b % 12 {
-            0..=3 => Op::Read(s, p),
-            4..=9 => Op::Write {
-                space: s,
-                page: p,
+        let space = usize::from(x) % SPACES;
+        let page = usize::from(x >> 2) % PAGES.len();
+        let proc = (b >> 6) % PROCS;
+        ops.push(match b % 16 {
+            0..=4 => Op::Read { proc, space, page },
+            5..=10 => Op::Write {
+                proc,
+                space,
+                page,
                 value: u64::from(b) << 8 | u64::from(x),
                 prealloc: b & 0x10 != 0,
-                mapped: b & 0x20 != 0,
             },
-            10 => Op::Snapshot(s, usize::from(x >> 5) % SPACES),
-            _ => Op::Destroy(s),
+            11 => Op::Snapshot {
+                from: space,
+                to: usize::from(x >> 5) % SPACES,
+                fork: b & 0x20 != 0,
+            },
+            12 => Op::Destroy(space),
+            13 | 14 => Op::Pin(space, page),
+            _ => Op::Unpin(usize::from(x)),
         });
     }
     ops
 }
 
-struct World {
+/// What a user PTE maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UserMap {
+    Zero,
+    Frame(Pfn),
+}
+
+/// A user PTE.
+#[derive(Clone, Copy, Debug)]
+struct UserPte {
+    map: UserMap,
+    writable: bool,
+}
+
+/// User PTEs by (process, space id, page).
+type Ptes = BTreeMap<(u8, u32, u64), UserPte>;
+
+/// The pool with the user PTEs the kernel glue would have made: it checks,
+/// at every dropped reference and every freed frame, that no PTE that should
+/// be gone is still there.
+pub struct ModelPool {
     pool: HostPool,
+    ptes: RefCell<Ptes>,
+    /// Space id → window id (the rmap: a zap reaches every space of a window).
+    windows: RefCell<HashMap<u32, u32>>,
+    /// The space (and page, for a fault; `None`: a destroy) whose references
+    /// are being dropped.
+    actor: Cell<Option<(u32, Option<u64>)>>,
+}
+
+impl ModelPool {
+    fn new(frames: usize) -> Self {
+        Self {
+            pool: HostPool::new(frames).unwrap(),
+            ptes: RefCell::new(BTreeMap::new()),
+            windows: RefCell::new(HashMap::new()),
+            actor: Cell::new(None),
+        }
+    }
+
+    /// Zaps pages `start..end` of `space`'s window in every process.
+    fn zap(&self, space: u32, start: u64, end: u64) {
+        let windows = self.windows.borrow();
+        let w = windows[&space];
+        self.ptes
+            .borrow_mut()
+            .retain(|&(_, s, i), _| windows.get(&s) != Some(&w) || i < start || i >= end);
+    }
+
+    /// What `pte` shows at words 0 and [`LAST_WORD`].
+    fn load(&self, pte: UserPte) -> (u64, u64) {
+        match pte.map {
+            UserMap::Zero => (0, 0),
+            UserMap::Frame(p) => (
+                self.pool.mem.load(p.addr().word(0)),
+                self.pool.mem.load(p.addr().word(LAST_WORD)),
+            ),
+        }
+    }
+}
+
+impl FramePool for ModelPool {
+    type Memory = HostMemory;
+
+    fn memory(&self) -> &HostMemory {
+        &self.pool.mem
+    }
+
+    fn frames(&self) -> &[Frame] {
+        &self.pool.frames
+    }
+
+    fn alloc_page(&self) -> Result<Pfn, Error> {
+        self.pool.alloc_page()
+    }
+
+    fn free_frame(&self, pfn: Pfn) {
+        for (k, pte) in self.ptes.borrow().iter() {
+            assert_ne!(
+                pte.map,
+                UserMap::Frame(pfn),
+                "frame {pfn:?} freed while user PTE {k:?} maps it"
+            );
+        }
+        self.pool.free_frame(pfn);
+    }
+
+    fn put_frame(&self, pfn: Pfn) {
+        if let Some((space, page)) = self.actor.get() {
+            for (&(proc, s, i), pte) in self.ptes.borrow().iter() {
+                let dropping = s == space && page.is_none_or(|p| p == i);
+                assert!(
+                    !(dropping && pte.map == UserMap::Frame(pfn)),
+                    "space {space} page {i}: a reference on {pfn:?} was dropped \
+                     while process {proc} still maps it (put before zap)"
+                );
+            }
+        }
+        if let Some(f) = self.frames().get(pfn.idx()) {
+            if f.put() {
+                self.free_frame(pfn);
+            }
+        }
+    }
+}
+
+struct World {
+    pool: ModelPool,
     spaces: Vec<Option<(Mm, BTreeMap<u64, u64>)>>,
+    pins: Vec<Pfn>,
     next_id: u32,
 }
 
 impl World {
     fn new(frames: usize) -> Self {
+        let pool = ModelPool::new(frames);
         let mut spaces = Vec::new();
         // Two spaces to start; snapshots fill the empty slots.
         for i in 0..SPACES {
-            spaces.push((i < 2).then(|| (Mm::new(i as u32), BTreeMap::new())));
+            spaces.push((i < 2).then(|| {
+                pool.windows.borrow_mut().insert(i as u32, i as u32);
+                (Mm::new(i as u32), BTreeMap::new())
+            }));
         }
         Self {
-            pool: HostPool::new(frames).unwrap(),
+            pool,
             spaces,
+            pins: Vec::new(),
             next_id: SPACES as u32,
         }
     }
 
-    /// What user space reads at page `idx` of space `s` (words 0 and 511).
-    fn read(&mut self, s: usize, idx: u64) -> Result<(u64, u64), Error> {
+    /// Puts `mm` (with `model`) in `slot` under a new id, in `window` or
+    /// a window of its own.
+    fn new_space(
+        &mut self,
+        slot: usize,
+        window: Option<u32>,
+        mut mm: Mm,
+        model: BTreeMap<u64, u64>,
+    ) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pool
+            .windows
+            .borrow_mut()
+            .insert(id, window.unwrap_or(id));
+        mm.id = id;
+        self.spaces[slot] = Some((mm, model));
+    }
+
+    fn read(&mut self, proc: u8, s: usize, idx: u64) {
         let pool = &self.pool;
-        let Some((mm, _)) = self.spaces[s].as_mut() else {
-            return Ok((0, 0));
+        let Some((mm, model)) = self.spaces[s].as_mut() else {
+            return;
         };
-        let (map, kind) = mm.read_fault(&pool.mem, &mut pool.node_allocator(), idx)?;
-        match map {
-            ReadMap::Zero => {
-                assert_eq!(kind, FaultKind::Zero);
-                Ok((0, 0))
+        let key = (proc, mm.id, idx);
+        let existing = pool.ptes.borrow().get(&key).copied();
+        let pte = match existing {
+            Some(p) => p,
+            None => {
+                let nodes = &mut pool.pool.node_allocator();
+                let (map, kind) = match mm.read_fault(&pool.pool.mem, nodes, idx) {
+                    Ok(r) => r,
+                    Err(Error::NoMemory) => return,
+                    Err(e) => panic!("read: {e}"),
+                };
+                let pte = match map {
+                    ReadMap::Zero => {
+                        assert_eq!(kind, FaultKind::Zero);
+                        UserPte {
+                            map: UserMap::Zero,
+                            writable: false,
+                        }
+                    }
+                    ReadMap::Frame { pfn, writable } => {
+                        assert_eq!(kind, FaultKind::Minor);
+                        UserPte {
+                            map: UserMap::Frame(pfn),
+                            writable,
+                        }
+                    }
+                    ReadMap::Swap(_) => panic!("nothing swaps here"),
+                };
+                pool.ptes.borrow_mut().insert(key, pte);
+                pte
             }
-            ReadMap::Frame { pfn, .. } => {
-                assert_eq!(kind, FaultKind::Minor);
-                Ok((
-                    pool.mem.load(pfn.addr().word(0)),
-                    pool.mem.load(pfn.addr().word(LAST_WORD)),
-                ))
+        };
+        let want = model.get(&idx).copied().unwrap_or(0);
+        let (v, last) = pool.load(pte);
+        assert_eq!(v, want, "space {s} page {idx} through {pte:?}");
+        assert_eq!(last, if want == 0 { 0 } else { !want });
+    }
+
+    fn write(&mut self, proc: u8, s: usize, idx: u64, value: u64, prealloc: bool) {
+        let pool = &self.pool;
+        let Some((mm, model)) = self.spaces[s].as_mut() else {
+            return;
+        };
+        let key = (proc, mm.id, idx);
+        let existing = pool.ptes.borrow().get(&key).copied();
+        let target = match existing {
+            // A store through a writable PTE: no fault at all.
+            Some(UserPte {
+                map: UserMap::Frame(pfn),
+                writable: true,
+            }) => pfn,
+            _ => {
+                let mapped = existing.is_some();
+                let before = mm.pt.lookup(&pool.pool.mem, idx);
+                let mut pre = if prealloc && !mapped {
+                    alloc_zeroed_frame(pool).ok()
+                } else {
+                    None
+                };
+                let zaps = Cell::new(0);
+                let id = mm.id;
+                pool.actor.set(Some((id, Some(idx))));
+                let r = mm.write_fault(
+                    pool,
+                    &mut pool.pool.node_allocator(),
+                    idx,
+                    &mut pre,
+                    mapped,
+                    || {
+                        zaps.set(zaps.get() + 1);
+                        pool.zap(id, idx, idx + 1);
+                    },
+                );
+                pool.actor.set(None);
+                if let Some(p) = pre {
+                    put_frame(pool, p);
+                }
+                let wm = match r {
+                    Ok(wm) => wm,
+                    Err(Error::NoMemory) => {
+                        assert_eq!(
+                            mm.pt.lookup(&pool.pool.mem, idx),
+                            before,
+                            "failed write changed the entry"
+                        );
+                        assert_eq!(zaps.get(), 0);
+                        return;
+                    }
+                    Err(e) => panic!("write: {e}"),
+                };
+                let old_words = match before.kind() {
+                    PteKind::Frame(p) => Some((
+                        pool.pool.mem.load(p.addr().word(0)),
+                        pool.pool.mem.load(p.addr().word(LAST_WORD)),
+                    )),
+                    _ => None,
+                };
+                let now = (
+                    pool.pool.mem.load(wm.pfn.addr().word(0)),
+                    pool.pool.mem.load(wm.pfn.addr().word(LAST_WORD)),
+                );
+                match wm.kind {
+                    FaultKind::DemandZero => {
+                        assert_eq!(now, (0, 0), "demand-zero frame not zeroed");
+                        assert!(!wm.in_place);
+                    }
+                    FaultKind::Cow => {
+                        assert_eq!(Some(now), old_words, "COW copy differs");
+                        assert_eq!(zaps.get(), 1, "COW without a zap");
+                        assert!(!wm.in_place);
+                    }
+                    FaultKind::CowReuse | FaultKind::Minor => {
+                        assert_eq!(before.kind(), PteKind::Frame(wm.pfn));
+                        assert!(wm.in_place);
+                        assert_eq!(zaps.get(), 0);
+                    }
+                    FaultKind::Zero => panic!("a write answered as a zero fault"),
+                }
+                let mut ptes = pool.ptes.borrow_mut();
+                if wm.in_place && mapped {
+                    // `pfn_mkwrite` returned 0: the kernel makes the
+                    // existing PTE writable.
+                    let p = ptes.get_mut(&key).expect("in-place answer, PTE gone");
+                    assert_eq!(p.map, UserMap::Frame(wm.pfn), "in place, other frame");
+                    p.writable = true;
+                } else {
+                    // `vmf_insert_pfn_prot` never replaces a PTE: the core
+                    // must have zapped the old one.
+                    assert!(
+                        !ptes.contains_key(&key),
+                        "space {s} page {idx}: new frame {:?} but the old PTE {:?} was not zapped",
+                        wm.pfn,
+                        ptes.get(&key)
+                    );
+                    ptes.insert(
+                        key,
+                        UserPte {
+                            map: UserMap::Frame(wm.pfn),
+                            writable: true,
+                        },
+                    );
+                }
+                wm.pfn
             }
-            ReadMap::Swap(_) => panic!("nothing swaps here"),
+        };
+        // The store lands wherever the PTE points.
+        let mem = &pool.pool.mem;
+        mem.store(target.addr().word(0), value);
+        mem.store(
+            target.addr().word(LAST_WORD),
+            if value == 0 { 0 } else { !value },
+        );
+        model.insert(idx, value);
+    }
+
+    fn snapshot(&mut self, from: usize, to: usize, fork: bool) {
+        if from == to || self.spaces[to].is_some() {
+            return;
+        }
+        let pool = &self.pool;
+        let Some((mm, model)) = self.spaces[from].as_mut() else {
+            return;
+        };
+        let (id, model) = (mm.id, model.clone());
+        let mut writable_before = false;
+        mm.pt.for_each(&pool.pool.mem, 0, MAX_PAGES, |_, p| {
+            writable_before |= p.has(Pte::WRITE)
+        });
+        let zaps = Cell::new(0);
+        let r = mm.snapshot(pool, &mut pool.pool.node_allocator(), 0, || {
+            zaps.set(zaps.get() + 1);
+            pool.zap(id, 0, MAX_PAGES);
+        });
+        match r {
+            Ok(copy) => {
+                assert_eq!(zaps.get(), u32::from(writable_before));
+                let window = fork.then(|| pool.windows.borrow()[&id]);
+                self.new_space(to, window, copy, model);
+            }
+            Err(Error::NoMemory) => assert_eq!(zaps.get(), 0),
+            Err(e) => panic!("snapshot: {e}"),
+        }
+    }
+
+    fn destroy(&mut self, s: usize) {
+        match self.spaces[s].take() {
+            Some((mut mm, _)) => {
+                let pool = &self.pool;
+                // Its VMAs are gone: the kernel unmapped their PTEs.
+                pool.ptes.borrow_mut().retain(|&(_, sp, _), _| sp != mm.id);
+                pool.actor.set(Some((mm.id, None)));
+                mm.destroy(pool, &mut pool.pool.node_allocator()).unwrap();
+                pool.actor.set(None);
+                pool.windows.borrow_mut().remove(&mm.id);
+            }
+            None => self.new_space(s, None, Mm::new(0), BTreeMap::new()),
         }
     }
 
     fn check(&self) {
         let pool = &self.pool;
-        let mut refs: HashMap<u32, u32> = HashMap::new();
+        let (mem, frames) = (&pool.pool.mem, &pool.pool.frames);
+        let mut maps: HashMap<u32, u32> = HashMap::new();
+        let mut entries: HashMap<u32, BTreeMap<u64, Pte>> = HashMap::new();
         for (mm, model) in self.spaces.iter().flatten() {
-            mm.check(&pool.mem, &pool.frames).unwrap();
+            mm.check(mem, frames).unwrap();
             let mut frames_seen = 0;
-            mm.pt.for_each(&pool.mem, 0, MAX_PAGES, |i, pte| {
+            let e = entries.entry(mm.id).or_default();
+            mm.pt.for_each(mem, 0, MAX_PAGES, |i, pte| {
+                e.insert(i, pte);
                 if let PteKind::Frame(pfn) = pte.kind() {
-                    *refs.entry(pfn.0).or_default() += 1;
+                    *maps.entry(pfn.0).or_default() += 1;
                     frames_seen += 1;
                     assert!(
                         model.contains_key(&i),
@@ -134,17 +499,48 @@ impl World {
             });
             assert_eq!(frames_seen, model.len(), "every written page has a frame");
         }
-        // Every data frame's count is exactly its number of entries.
-        for (i, f) in pool.frames.iter().enumerate() {
+        let mut pins: HashMap<u32, u32> = HashMap::new();
+        for p in &self.pins {
+            *pins.entry(p.0).or_default() += 1;
+        }
+        // Map count = entries; reference count = entries + pins.
+        for (i, f) in frames.iter().enumerate() {
             if f.state() == FrameState::Data {
-                let want = refs.get(&(i as u32)).copied().unwrap_or(0);
-                assert_eq!(f.count(), want, "frame {i}: count vs entries");
+                let m = maps.get(&(i as u32)).copied().unwrap_or(0);
+                let p = pins.get(&(i as u32)).copied().unwrap_or(0);
+                assert_eq!(f.mapcount(), m, "frame {i}: map count vs entries");
+                assert_eq!(
+                    f.refcount(),
+                    m + p,
+                    "frame {i}: references vs entries + pins"
+                );
+                assert!(f.refcount() > 0, "frame {i}: a data frame no one holds");
             }
         }
-        for pfn in refs.keys() {
-            assert_eq!(pool.frames[*pfn as usize].state(), FrameState::Data);
+        for pfn in maps.keys().chain(pins.keys()) {
+            assert_eq!(frames[*pfn as usize].state(), FrameState::Data);
         }
-        pool.buddy.borrow().check(&pool.frames).unwrap();
+        // Every user PTE maps what its space's entry says.
+        for (&(proc, s, i), pte) in pool.ptes.borrow().iter() {
+            let entry = entries
+                .get(&s)
+                .and_then(|e| e.get(&i))
+                .copied()
+                .unwrap_or(Pte::NONE);
+            let ok = match pte.map {
+                UserMap::Zero => entry.kind() == PteKind::Zero,
+                UserMap::Frame(pfn) => {
+                    entry.kind() == PteKind::Frame(pfn)
+                        && (!pte.writable
+                            || (entry.has(Pte::WRITE) && frames[pfn.idx()].mapcount() == 1))
+                }
+            };
+            assert!(
+                ok,
+                "process {proc} space {s} page {i}: user PTE {pte:?} but entry {entry:?}"
+            );
+        }
+        pool.pool.buddy.borrow().check(frames).unwrap();
     }
 }
 
@@ -153,162 +549,48 @@ pub fn run(ops: &[Op], frames: usize) {
     let mut w = World::new(frames);
     for op in ops {
         match *op {
-            Op::Read(s, p) => {
-                let idx = PAGES[p];
-                let want = w.spaces[s]
-                    .as_ref()
-                    .map_or(0, |(_, m)| m.get(&idx).copied().unwrap_or(0));
-                match w.read(s, idx) {
-                    Ok((v, last)) => {
-                        assert_eq!(v, want, "space {s} page {idx}");
-                        assert_eq!(last, if want == 0 { 0 } else { !want });
-                    }
-                    Err(Error::NoMemory) => {}
-                    Err(e) => panic!("read: {e}"),
-                }
-            }
+            Op::Read { proc, space, page } => w.read(proc, space, PAGES[page]),
             Op::Write {
+                proc,
                 space,
                 page,
                 value,
                 prealloc,
-                mapped,
-            } => {
-                let idx = PAGES[page];
-                let pool = &w.pool;
-                let Some((mm, model)) = w.spaces[space].as_mut() else {
-                    continue;
-                };
-                let before = mm.pt.lookup(&pool.mem, idx);
-                let mut pre = if prealloc {
-                    alloc_zeroed_frame(pool).ok()
-                } else {
-                    None
-                };
-                let zaps = Cell::new(0);
-                let r = mm.write_fault(
-                    pool,
-                    &mut pool.node_allocator(),
-                    idx,
-                    &mut pre,
-                    mapped,
-                    || zaps.set(zaps.get() + 1),
-                );
-                if let Some(p) = pre {
-                    put_frame(pool, p);
-                }
-                match r {
-                    Ok(wm) => {
-                        let old_words = match before.kind() {
-                            PteKind::Frame(p) => Some((
-                                pool.mem.load(p.addr().word(0)),
-                                pool.mem.load(p.addr().word(LAST_WORD)),
-                            )),
-                            _ => None,
-                        };
-                        // The new frame holds the old contents (COW) or zeroes.
-                        let now = (
-                            pool.mem.load(wm.pfn.addr().word(0)),
-                            pool.mem.load(wm.pfn.addr().word(LAST_WORD)),
-                        );
-                        match wm.kind {
-                            FaultKind::DemandZero => {
-                                assert_eq!(now, (0, 0), "demand-zero frame not zeroed");
-                                assert!(!wm.in_place);
-                                let zapped = mapped || before.kind() == PteKind::Zero;
-                                assert_eq!(zaps.get(), u32::from(zapped));
-                            }
-                            FaultKind::Cow => {
-                                assert_eq!(Some(now), old_words, "COW copy differs");
-                                assert_eq!(zaps.get(), 1, "COW without a zap");
-                                assert!(!wm.in_place);
-                            }
-                            FaultKind::CowReuse | FaultKind::Minor => {
-                                assert_eq!(before.kind(), PteKind::Frame(wm.pfn));
-                                assert!(wm.in_place);
-                                assert_eq!(zaps.get(), 0);
-                            }
-                            FaultKind::Zero => panic!("a write answered as a zero fault"),
-                        }
-                        // User space writes through the mapping.
-                        pool.mem.store(wm.pfn.addr().word(0), value);
-                        pool.mem.store(wm.pfn.addr().word(LAST_WORD), !value);
-                        model.insert(idx, value);
-                        if value == 0 {
-                            // Keep "0 means never written" unambiguous.
-                            pool.mem.store(wm.pfn.addr().word(LAST_WORD), 0);
-                        }
+            } => w.write(proc, space, PAGES[page], value, prealloc),
+            Op::Snapshot { from, to, fork } => w.snapshot(from, to, fork),
+            Op::Destroy(s) => w.destroy(s),
+            Op::Pin(s, p) => {
+                if let Some((mm, _)) = &w.spaces[s] {
+                    if let PteKind::Frame(pfn) = mm.pt.lookup(&w.pool.pool.mem, PAGES[p]).kind() {
+                        get_frame(&w.pool, pfn);
+                        w.pins.push(pfn);
                     }
-                    Err(Error::NoMemory) => {
-                        assert_eq!(
-                            mm.pt.lookup(&pool.mem, idx),
-                            before,
-                            "failed write changed the entry"
-                        );
-                        assert_eq!(zaps.get(), 0);
-                    }
-                    Err(e) => panic!("write: {e}"),
                 }
             }
-            Op::Snapshot(from, to) => {
-                if from == to || w.spaces[to].is_some() {
-                    continue;
-                }
-                let id = w.next_id;
-                w.next_id += 1;
-                let pool = &w.pool;
-                let Some((mm, model)) = w.spaces[from].as_mut() else {
-                    continue;
-                };
-                let writable_before = {
-                    let mut any = false;
-                    mm.pt
-                        .for_each(&pool.mem, 0, MAX_PAGES, |_, p| any |= p.has(Pte::WRITE));
-                    any
-                };
-                let zaps = Cell::new(0);
-                match mm.snapshot(pool, &mut pool.node_allocator(), id, || {
-                    zaps.set(zaps.get() + 1)
-                }) {
-                    Ok(copy) => {
-                        assert_eq!(zaps.get(), u32::from(writable_before));
-                        let model = model.clone();
-                        w.spaces[to] = Some((copy, model));
-                    }
-                    Err(Error::NoMemory) => assert_eq!(zaps.get(), 0),
-                    Err(e) => panic!("snapshot: {e}"),
-                }
-            }
-            Op::Destroy(s) => {
-                let pool = &w.pool;
-                match w.spaces[s].take() {
-                    Some((mut mm, _)) => mm.destroy(pool, &mut pool.node_allocator()).unwrap(),
-                    None => {
-                        // An empty slot gets a new, empty space.
-                        w.spaces[s] = Some((Mm::new(w.next_id), BTreeMap::new()));
-                        w.next_id += 1;
-                    }
+            Op::Unpin(k) => {
+                if !w.pins.is_empty() {
+                    let pfn = w.pins.swap_remove(k % w.pins.len());
+                    put_frame(&w.pool, pfn);
                 }
             }
         }
         w.check();
     }
     // Everything comes back.
-    let pool = &w.pool;
-    for (mut mm, _) in w.spaces.iter_mut().filter_map(Option::take) {
-        mm.destroy(pool, &mut pool.node_allocator()).unwrap();
+    for p in core::mem::take(&mut w.pins) {
+        put_frame(&w.pool, p);
     }
-    let freed = {
-        let mut nodes = pool.nodes.borrow_mut();
-        assert_eq!(nodes.active_objs(), 0, "page-table nodes leaked");
-        let mut pages = pool.buddy.borrow_mut();
-        let mut bp = super::buddy::BuddyPages {
-            buddy: &mut pages,
-            frames: &pool.frames,
-        };
-        nodes.shrink(&pool.frames, &mut bp, 0).unwrap()
-    };
-    let _ = freed;
+    for s in 0..SPACES {
+        if w.spaces[s].is_some() {
+            w.destroy(s);
+        }
+    }
+    let pool = &w.pool.pool;
+    assert_eq!(
+        nr_page_table_frames(&pool.frames),
+        0,
+        "page-table nodes leaked"
+    );
     assert_eq!(
         pool.buddy.borrow().nr_free(),
         pool.frames.len(),

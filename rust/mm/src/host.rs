@@ -8,8 +8,7 @@ use super::error::Result;
 use super::fault::FramePool;
 use super::frame::Frame;
 use super::memory::{FrameMemory, Pfn, PhysAddr, WORDS_PER_PAGE};
-use super::pagetable::NODE_SIZE;
-use super::slab::{ObjectAllocator, SlabCache};
+use super::pagetable::{release_node, take_node, NodeAllocator, PageTableNodes};
 use core::cell::RefCell;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::vec::Vec;
@@ -100,11 +99,40 @@ impl HostArena {
             frames: &self.frames,
         }
     }
+
+    /// Runs `f` with the memory and a page-table node allocator over the
+    /// buddy.
+    pub fn with_nodes<R>(
+        &mut self,
+        f: impl FnOnce(&HostMemory, &mut PageTableNodes<'_, HostMemory, BuddyPages<'_>>) -> R,
+    ) -> R {
+        let Self { frames, mem, buddy } = self;
+        let mut pages = BuddyPages { buddy, frames };
+        let mut nodes = PageTableNodes {
+            frames,
+            mem,
+            pages: &mut pages,
+        };
+        f(mem, &mut nodes)
+    }
+
+    /// Frames in use as page-table nodes.
+    pub fn nr_nodes(&self) -> usize {
+        nr_page_table_frames(&self.frames)
+    }
+}
+
+/// Frames of `frames` in use as page-table nodes.
+pub fn nr_page_table_frames(frames: &[Frame]) -> usize {
+    frames
+        .iter()
+        .filter(|f| f.state() == super::frame::FrameState::PageTable)
+        .count()
 }
 
 /// A whole arena shared by several spaces, the way the kernel glue has it:
-/// the buddy and the page-table node cache behind their own cells (locks in
-/// the kernel), reached through `&self`.
+/// the buddy behind its own cell (a lock in the kernel), reached through
+/// `&self`, for data frames and page-table nodes alike.
 pub struct HostPool {
     /// The frame table.
     pub frames: Vec<Frame>,
@@ -112,20 +140,22 @@ pub struct HostPool {
     pub mem: HostMemory,
     /// The buddy allocator.
     pub buddy: RefCell<Buddy>,
-    /// Page-table nodes.
-    pub nodes: RefCell<SlabCache>,
 }
 
 impl HostPool {
-    /// `n` frames, all free; a debug node cache.
+    /// `n` frames, all free.
     pub fn new(n: usize) -> Result<Self> {
         let HostArena { frames, mem, buddy } = HostArena::new(n)?;
         Ok(Self {
             frames,
             mem,
             buddy: RefCell::new(buddy),
-            nodes: RefCell::new(SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, true)?),
         })
+    }
+
+    /// Frames in use as page-table nodes.
+    pub fn nr_nodes(&self) -> usize {
+        nr_page_table_frames(&self.frames)
     }
 
     /// The page-table node allocator.
@@ -175,23 +205,26 @@ impl PageAllocator for HostPages<'_> {
     }
 }
 
-/// The node cache of a [`HostPool`] as an [`ObjectAllocator`].
+/// Page-table nodes of a [`HostPool`], from its buddy.
 pub struct HostNodes<'a> {
     pool: &'a HostPool,
 }
 
-impl ObjectAllocator for HostNodes<'_> {
-    fn zalloc(&mut self) -> Result<PhysAddr> {
-        let p = self.pool;
-        p.nodes
-            .borrow_mut()
-            .zalloc(&p.frames, &p.mem, &mut HostPages { pool: p })
+impl NodeAllocator for HostNodes<'_> {
+    fn frames(&self) -> &[Frame] {
+        &self.pool.frames
     }
 
-    fn free(&mut self, obj: PhysAddr) -> Result {
+    fn alloc_node(&mut self) -> Result<Pfn> {
         let p = self.pool;
-        p.nodes
-            .borrow_mut()
-            .free(&p.frames, &p.mem, &mut HostPages { pool: p }, obj)
+        let pfn = p.buddy.borrow_mut().alloc(&p.frames, 0)?;
+        take_node(&p.frames, &p.mem, pfn)?;
+        Ok(pfn)
+    }
+
+    fn free_node(&mut self, node: Pfn) -> Result {
+        let p = self.pool;
+        release_node(&p.frames, node)?;
+        p.buddy.borrow_mut().free(&p.frames, node, 0)
     }
 }

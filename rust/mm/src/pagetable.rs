@@ -4,16 +4,21 @@
 //! like the x86-64 PGD/PUD/PMD/PTE tree (four levels of 512 entries, 9 bits of
 //! the index each, 2^36 pages per space).
 //!
-//! Nodes are objects of a slab cache (through an [`ObjectAllocator`]) in arena
-//! memory. A node is [`NODE_WORDS`] words: a count of its non-none entries,
-//! then 512 entries. An interior entry points at the node below; a leaf entry
-//! says where the page is: nowhere yet, the zero page, a frame, or a swap slot,
-//! with dirty / writable / referenced flags. A node whose last entry is cleared
-//! is freed at once, so an empty table holds no node at all.
+//! A node is one whole arena frame of 512 entries, from the buddy allocator
+//! (through a [`NodeAllocator`]), like Linux's page-table pages
+//! (`pagetable_alloc`); the count of its non-none entries is kept in the
+//! frame's descriptor ([`Frame::count`] of a [`FrameState::PageTable`] frame,
+//! as `struct ptdesc` keeps page-table state in `struct page`). So a node
+//! needs an order-0 block and nothing more, which is what a fragmented arena
+//! under reclaim has. An interior entry points at the node below; a leaf
+//! entry says where the page is: nowhere yet, the zero page, a frame, or a
+//! swap slot, with dirty / writable / referenced flags. A node whose last
+//! entry is cleared is freed at once, so an empty table holds no node at all.
 
+use super::buddy::PageAllocator;
 use super::error::{Error, Result};
-use super::memory::{FrameMemory, Pfn, PhysAddr};
-use super::slab::ObjectAllocator;
+use super::frame::{Frame, FrameState};
+use super::memory::{FrameMemory, Pfn, PhysAddr, PAGE_SIZE};
 
 /// Levels of the tree.
 pub const PT_LEVELS: u32 = 4;
@@ -23,10 +28,75 @@ pub const PT_BITS: u32 = 9;
 pub const PTRS_PER_TABLE: usize = 1 << PT_BITS;
 /// Pages one table can map: page indexes are below this.
 pub const MAX_PAGES: u64 = 1 << (PT_LEVELS * PT_BITS);
-/// Words in a node: the count, then the entries.
-pub const NODE_WORDS: usize = 1 + PTRS_PER_TABLE;
-/// Bytes in a node (the object size of the page-table slab cache).
-pub const NODE_SIZE: usize = 8 * NODE_WORDS;
+/// Bytes in a node: one frame.
+pub const NODE_SIZE: usize = 8 * PTRS_PER_TABLE;
+const _: () = assert!(NODE_SIZE == PAGE_SIZE);
+
+/// Where a page table's nodes come from.
+pub trait NodeAllocator {
+    /// The frame table, where each node's count of entries in use is kept.
+    fn frames(&self) -> &[Frame];
+    /// A zeroed frame for a node: [`FrameState::PageTable`], count 0 (see
+    /// [`take_node`]).
+    fn alloc_node(&mut self) -> Result<Pfn>;
+    /// Gives back a node whose count is 0 (see [`release_node`]).
+    fn free_node(&mut self, node: Pfn) -> Result;
+}
+
+/// Makes `pfn`, an order-0 block just allocated, an empty node.
+pub fn take_node<M: FrameMemory>(frames: &[Frame], mem: &M, pfn: Pfn) -> Result {
+    let f = frames.get(pfn.idx()).ok_or(Error::Invalid)?;
+    mem.clear_page(pfn);
+    f.set_state(FrameState::PageTable);
+    f.set_count(0);
+    Ok(())
+}
+
+/// Checks that `pfn` is an empty node and makes it an untyped block again,
+/// ready for the buddy.
+pub fn release_node(frames: &[Frame], pfn: Pfn) -> Result {
+    let f = frames.get(pfn.idx()).ok_or(Error::Invalid)?;
+    if f.state() != FrameState::PageTable {
+        return Err(Error::Foreign);
+    }
+    if f.count() != 0 {
+        return Err(Error::Corrupted("freeing a page-table node with entries"));
+    }
+    f.set_state(FrameState::Allocated);
+    Ok(())
+}
+
+/// Page-table nodes straight from a [`PageAllocator`]: the plain
+/// [`NodeAllocator`] (the kernel glue has its own, which takes the buddy's
+/// lock).
+pub struct PageTableNodes<'a, M, P> {
+    /// The frame table.
+    pub frames: &'a [Frame],
+    /// The frames' contents.
+    pub mem: &'a M,
+    /// Where nodes come from.
+    pub pages: &'a mut P,
+}
+
+impl<M: FrameMemory, P: PageAllocator> NodeAllocator for PageTableNodes<'_, M, P> {
+    fn frames(&self) -> &[Frame] {
+        self.frames
+    }
+
+    fn alloc_node(&mut self) -> Result<Pfn> {
+        let pfn = self.pages.alloc_pages(0)?;
+        if let Err(e) = take_node(self.frames, self.mem, pfn) {
+            let _ = self.pages.free_pages(pfn, 0);
+            return Err(e);
+        }
+        Ok(pfn)
+    }
+
+    fn free_node(&mut self, node: Pfn) -> Result {
+        release_node(self.frames, node)?;
+        self.pages.free_pages(node, 0)
+    }
+}
 
 const KIND_MASK: u64 = 0x7;
 const KIND_ZERO: u64 = 1;
@@ -154,14 +224,32 @@ fn slot(index: u64, level: u32) -> usize {
 
 #[inline]
 fn entry_addr(node: PhysAddr, i: usize) -> PhysAddr {
-    node.word(1 + i)
+    node.word(i)
 }
 
+/// Entries in use in `node`.
 #[inline]
-fn add_count<M: FrameMemory>(mem: &M, node: PhysAddr, delta: i64) -> u64 {
-    let n = mem.load(node).wrapping_add(delta as u64);
-    mem.store(node, n);
-    n
+fn node_count(frames: &[Frame], node: PhysAddr) -> u64 {
+    frames
+        .get(node.pfn().idx())
+        .map_or(0, |f| u64::from(f.count()))
+}
+
+/// Adds one entry in use to `node` (`delta` 1) or takes one (-1); returns
+/// the new count.
+#[inline]
+fn add_count(frames: &[Frame], node: PhysAddr, delta: i64) -> u64 {
+    match frames.get(node.pfn().idx()) {
+        Some(f) if delta > 0 => u64::from(f.inc_count()),
+        Some(f) => u64::from(f.dec_count()),
+        None => 0,
+    }
+}
+
+/// A new empty node.
+#[inline]
+fn new_node(nodes: &mut impl NodeAllocator) -> Result<PhysAddr> {
+    nodes.alloc_node().map(Pfn::addr)
 }
 
 impl PageTable {
@@ -214,7 +302,7 @@ impl PageTable {
     pub fn set<M: FrameMemory>(
         &mut self,
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         index: u64,
         pte: Pte,
     ) -> Result<Pte> {
@@ -227,7 +315,7 @@ impl PageTable {
         let root = match self.root {
             Some(root) => root,
             None => {
-                let root = nodes.zalloc()?;
+                let root = new_node(nodes)?;
                 self.nr_nodes += 1;
                 self.root = Some(root);
                 root
@@ -241,11 +329,11 @@ impl PageTable {
             node = if e.is_table() {
                 e.node()
             } else {
-                match nodes.zalloc() {
+                match new_node(nodes) {
                     Ok(child) => {
                         self.nr_nodes += 1;
                         mem.store(ea, Pte::table(child).0);
-                        add_count(mem, node, 1);
+                        add_count(nodes.frames(), node, 1);
                         child
                     }
                     Err(err) => {
@@ -261,7 +349,7 @@ impl PageTable {
         let old = Pte(mem.load(ea));
         mem.store(ea, pte.0);
         if old.is_none() {
-            add_count(mem, node, 1);
+            add_count(nodes.frames(), node, 1);
             self.nr_entries += 1;
         }
         Ok(old)
@@ -272,7 +360,7 @@ impl PageTable {
     pub fn clear<M: FrameMemory>(
         &mut self,
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         index: u64,
     ) -> Result<Pte> {
         let Some(root) = self.root else {
@@ -296,7 +384,7 @@ impl PageTable {
         }
         mem.store(ea, 0);
         self.nr_entries -= 1;
-        if add_count(mem, node, -1) == 0 {
+        if add_count(nodes.frames(), node, -1) == 0 {
             self.prune(mem, nodes, index)?;
         }
         Ok(old)
@@ -306,7 +394,7 @@ impl PageTable {
     fn prune<M: FrameMemory>(
         &mut self,
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         index: u64,
     ) -> Result {
         let Some(root) = self.root else { return Ok(()) };
@@ -326,10 +414,10 @@ impl PageTable {
         while depth > 0 {
             let d = depth - 1;
             let node = path[d];
-            if mem.load(node) != 0 {
+            if node_count(nodes.frames(), node) != 0 {
                 break;
             }
-            nodes.free(node)?;
+            nodes.free_node(node.pfn())?;
             self.nr_nodes -= 1;
             if d == 0 {
                 self.root = None;
@@ -337,7 +425,7 @@ impl PageTable {
                 let level = PT_LEVELS - d as u32;
                 let parent = path[d - 1];
                 mem.store(entry_addr(parent, slot(index, level)), 0);
-                add_count(mem, parent, -1);
+                add_count(nodes.frames(), parent, -1);
             }
             depth -= 1;
         }
@@ -402,7 +490,7 @@ impl PageTable {
     pub fn update<M: FrameMemory>(
         &mut self,
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         start: u64,
         end: u64,
         mut f: impl FnMut(u64, Pte) -> Pte,
@@ -410,8 +498,8 @@ impl PageTable {
         let Some(root) = self.root else { return Ok(()) };
         let end = end.min(MAX_PAGES);
         self.walk_mut(mem, nodes, root, PT_LEVELS - 1, 0, start, end, &mut f)?;
-        if mem.load(root) == 0 {
-            nodes.free(root)?;
+        if node_count(nodes.frames(), root) == 0 {
+            nodes.free_node(root.pfn())?;
             self.nr_nodes -= 1;
             self.root = None;
         }
@@ -422,7 +510,7 @@ impl PageTable {
     fn walk_mut<M: FrameMemory>(
         &mut self,
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         node: PhysAddr,
         level: u32,
         base: u64,
@@ -451,17 +539,17 @@ impl PageTable {
                 }
                 mem.store(ea, new.0);
                 if new.is_none() {
-                    add_count(mem, node, -1);
+                    add_count(nodes.frames(), node, -1);
                     self.nr_entries -= 1;
                 }
             } else if e.is_table() {
                 let child = e.node();
                 self.walk_mut(mem, nodes, child, level - 1, lo, start, end, f)?;
-                if mem.load(child) == 0 {
-                    nodes.free(child)?;
+                if node_count(nodes.frames(), child) == 0 {
+                    nodes.free_node(child.pfn())?;
                     self.nr_nodes -= 1;
                     mem.store(ea, 0);
-                    add_count(mem, node, -1);
+                    add_count(nodes.frames(), node, -1);
                 }
             }
         }
@@ -473,7 +561,7 @@ impl PageTable {
     pub fn destroy<M: FrameMemory>(
         &mut self,
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         mut f: impl FnMut(u64, Pte),
     ) -> Result {
         self.update(mem, nodes, 0, MAX_PAGES, |i, pte| {
@@ -488,7 +576,7 @@ impl PageTable {
     pub fn duplicate<M: FrameMemory>(
         &self,
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
     ) -> Result<PageTable> {
         let mut copy = PageTable::new();
         if let Some(root) = self.root {
@@ -501,12 +589,12 @@ impl PageTable {
 
     fn copy_node<M: FrameMemory>(
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         src: PhysAddr,
         level: u32,
         nr_nodes: &mut usize,
     ) -> Result<PhysAddr> {
-        let dst = nodes.zalloc()?;
+        let dst = new_node(nodes)?;
         *nr_nodes += 1;
         for i in 0..PTRS_PER_TABLE {
             let e = Pte(mem.load(entry_addr(src, i)));
@@ -525,14 +613,14 @@ impl PageTable {
                 }
             };
             mem.store(entry_addr(dst, i), copied.0);
-            add_count(mem, dst, 1);
+            add_count(nodes.frames(), dst, 1);
         }
         Ok(dst)
     }
 
     fn free_subtree<M: FrameMemory>(
         mem: &M,
-        nodes: &mut impl ObjectAllocator,
+        nodes: &mut impl NodeAllocator,
         node: PhysAddr,
         level: u32,
         nr_nodes: &mut usize,
@@ -546,12 +634,20 @@ impl PageTable {
             }
         }
         *nr_nodes -= 1;
-        nodes.free(node)
+        // Discarded whole: its entries go with it.
+        if let Some(f) = nodes.frames().get(node.pfn().idx()) {
+            f.set_count(0);
+        }
+        nodes.free_node(node.pfn())
     }
 
     /// Checks the table's invariants: node counts match their entries, no
     /// reachable empty node, totals match.
-    pub fn check<M: FrameMemory>(&self, mem: &M) -> core::result::Result<(), &'static str> {
+    pub fn check<M: FrameMemory>(
+        &self,
+        mem: &M,
+        frames: &[Frame],
+    ) -> core::result::Result<(), &'static str> {
         let Some(root) = self.root else {
             return if self.nr_nodes == 0 && self.nr_entries == 0 {
                 Ok(())
@@ -560,7 +656,7 @@ impl PageTable {
             };
         };
         let (mut nodes, mut entries) = (0usize, 0u64);
-        Self::check_node(mem, root, PT_LEVELS - 1, &mut nodes, &mut entries)?;
+        Self::check_node(mem, frames, root, PT_LEVELS - 1, &mut nodes, &mut entries)?;
         if nodes != self.nr_nodes {
             return Err("nr_nodes differs from the reachable nodes");
         }
@@ -572,6 +668,7 @@ impl PageTable {
 
     fn check_node<M: FrameMemory>(
         mem: &M,
+        frames: &[Frame],
         node: PhysAddr,
         level: u32,
         nodes: &mut usize,
@@ -594,13 +691,16 @@ impl PageTable {
                 if !e.is_table() {
                     return Err("leaf entry above the leaf level");
                 }
-                Self::check_node(mem, e.node(), level - 1, nodes, entries)?;
+                Self::check_node(mem, frames, e.node(), level - 1, nodes, entries)?;
             }
         }
         if n == 0 {
             return Err("reachable empty node");
         }
-        if n != mem.load(node) {
+        if frames.get(node.pfn().idx()).map(Frame::state) != Some(FrameState::PageTable) {
+            return Err("a node that is not a page-table frame");
+        }
+        if n != node_count(frames, node) {
             return Err("node count differs from its entries");
         }
         Ok(())

@@ -3,9 +3,9 @@
 //! on random bytes, and unit tests of the main transitions.
 
 use pagearena_mm::error::Error;
-use pagearena_mm::fault::{FaultKind, FramePool, Mm, ReadMap};
+use pagearena_mm::fault::{get_frame, put_frame, FaultKind, FramePool, Mm, ReadMap};
 use pagearena_mm::frame::FrameState;
-use pagearena_mm::fuzz_fault::{run, run_bytes, Op, PAGES, SPACES};
+use pagearena_mm::fuzz_fault::{run, run_bytes, Op, PAGES, PROCS, SPACES};
 use pagearena_mm::host::HostPool;
 use pagearena_mm::memory::{FrameMemory, Pfn};
 use pagearena_mm::pagetable::MAX_PAGES;
@@ -14,19 +14,22 @@ use proptest::prelude::*;
 fn op() -> impl Strategy<Value = Op> {
     let s = 0..SPACES;
     let p = 0..PAGES.len();
+    let pr = 0..PROCS;
     prop_oneof![
-        4 => (s.clone(), p.clone()).prop_map(|(s, p)| Op::Read(s, p)),
-        6 => (s.clone(), p, any::<u64>(), any::<bool>(), any::<bool>()).prop_map(
-            |(space, page, value, prealloc, mapped)| Op::Write {
+        4 => (pr.clone(), s.clone(), p.clone()).prop_map(|(proc, space, page)| Op::Read { proc, space, page }),
+        6 => (pr, s.clone(), p.clone(), any::<u64>(), any::<bool>()).prop_map(
+            |(proc, space, page, value, prealloc)| Op::Write {
+                proc,
                 space,
                 page,
                 value,
                 prealloc,
-                mapped
             }
         ),
-        1 => (s.clone(), s.clone()).prop_map(|(a, b)| Op::Snapshot(a, b)),
-        1 => s.prop_map(Op::Destroy),
+        1 => (s.clone(), s.clone(), any::<bool>()).prop_map(|(from, to, fork)| Op::Snapshot { from, to, fork }),
+        1 => s.clone().prop_map(Op::Destroy),
+        1 => (s, p).prop_map(|(s, p)| Op::Pin(s, p)),
+        1 => any::<usize>().prop_map(Op::Unpin),
     ]
 }
 
@@ -73,7 +76,8 @@ fn last_sharer_reuses_and_cow_copies() {
     let mut b = a
         .snapshot(&pool, &mut pool.node_allocator(), 2, || {})
         .unwrap();
-    assert_eq!(pool.frames[w.pfn.idx()].count(), 2);
+    assert_eq!(pool.frames[w.pfn.idx()].mapcount(), 2);
+    assert_eq!(pool.frames[w.pfn.idx()].refcount(), 2);
     let wb = b
         .write_fault(&pool, &mut pool.node_allocator(), 5, &mut none, true, || {})
         .unwrap();
@@ -115,4 +119,46 @@ fn read_of_an_untouched_page_is_zero_mapped_once() {
     );
     a.destroy(&pool, &mut pool.node_allocator()).unwrap();
     let _ = pool.frames();
+}
+
+/// A pin (reclaim isolating a frame) is a reference, not a mapping: the one
+/// mapper still reuses the frame in place, and the frame outlives its space
+/// until the pin goes.
+#[test]
+fn a_pin_is_not_a_share_and_outlives_the_space() {
+    let pool = HostPool::new(64).unwrap();
+    let mut a = Mm::new(1);
+    let mut none = None;
+    let w = a
+        .write_fault(
+            &pool,
+            &mut pool.node_allocator(),
+            3,
+            &mut none,
+            false,
+            || {},
+        )
+        .unwrap();
+    let f = &pool.frames[w.pfn.idx()];
+    get_frame(&pool, w.pfn);
+    assert_eq!((f.mapcount(), f.refcount()), (1, 2));
+    let mut b = a
+        .snapshot(&pool, &mut pool.node_allocator(), 2, || {})
+        .unwrap();
+    assert_eq!((f.mapcount(), f.refcount()), (2, 3));
+    b.destroy(&pool, &mut pool.node_allocator()).unwrap();
+    // Pinned and mapped once: a write reuses it, no copy.
+    let again = a
+        .write_fault(&pool, &mut pool.node_allocator(), 3, &mut none, true, || {})
+        .unwrap();
+    assert_eq!(
+        (again.kind, again.pfn, again.in_place),
+        (FaultKind::CowReuse, w.pfn, true)
+    );
+    assert_eq!(a.shared(&pool.mem, &pool.frames), 0);
+    a.destroy(&pool, &mut pool.node_allocator()).unwrap();
+    assert_eq!(f.state(), FrameState::Data, "the pin keeps the frame");
+    assert_eq!((f.mapcount(), f.refcount()), (0, 1));
+    put_frame(&pool, w.pfn);
+    assert_eq!(f.state(), FrameState::Buddy, "the last reference frees it");
 }

@@ -1,34 +1,12 @@
 //! Page tables: property tests against a BTreeMap, clone independence,
 //! node accounting and freeing, node-allocation failure.
 
-use pagearena_mm::buddy::BuddyPages;
 use pagearena_mm::error::Error;
 use pagearena_mm::host::HostArena;
 use pagearena_mm::memory::Pfn;
-use pagearena_mm::pagetable::{PageTable, Pte, PteKind, MAX_PAGES, NODE_SIZE};
-use pagearena_mm::slab::{CacheAllocator, SlabCache};
+use pagearena_mm::pagetable::{PageTable, Pte, PteKind, MAX_PAGES};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-
-/// Runs `f` with a node allocator over `a` and `c`.
-fn with_nodes<R>(
-    a: &mut HostArena,
-    c: &mut SlabCache,
-    f: impl FnOnce(
-        &pagearena_mm::host::HostMemory,
-        &mut CacheAllocator<'_, pagearena_mm::host::HostMemory, BuddyPages<'_>>,
-    ) -> R,
-) -> R {
-    let HostArena { frames, mem, buddy } = a;
-    let mut pages = BuddyPages { buddy, frames };
-    let mut nodes = CacheAllocator {
-        cache: c,
-        frames,
-        mem,
-        pages: &mut pages,
-    };
-    f(mem, &mut nodes)
-}
 
 fn contents(pt: &PageTable, mem: &pagearena_mm::host::HostMemory) -> Vec<(u64, Pte)> {
     let mut v = Vec::new();
@@ -78,16 +56,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn pagetable_matches_btreemap(ops in prop::collection::vec(op(), 1..200), debug in any::<bool>()) {
+    fn pagetable_matches_btreemap(ops in prop::collection::vec(op(), 1..200)) {
         let mut a = HostArena::new(4096).unwrap();
         let total = a.buddy.nr_free();
-        let mut c = SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, debug).unwrap();
         let mut pt = PageTable::new();
         let mut model: BTreeMap<u64, Pte> = BTreeMap::new();
         for op in ops {
             match op {
                 Op::Set(i, p) => {
-                    let r = with_nodes(&mut a, &mut c, |mem, n| pt.set(mem, n, i, p));
+                    let r = a.with_nodes(|mem, n| pt.set(mem, n, i, p));
                     if i >= MAX_PAGES {
                         prop_assert_eq!(r, Err(Error::Invalid));
                     } else {
@@ -95,7 +72,7 @@ proptest! {
                     }
                 }
                 Op::Clear(i) => {
-                    let old = with_nodes(&mut a, &mut c, |mem, n| pt.clear(mem, n, i)).unwrap();
+                    let old = a.with_nodes(|mem, n| pt.clear(mem, n, i)).unwrap();
                     prop_assert_eq!(old, model.remove(&i).unwrap_or(Pte::NONE));
                 }
                 Op::Lookup(i) => {
@@ -108,37 +85,34 @@ proptest! {
                     prop_assert_eq!(got, want);
                 }
                 Op::ClearWrite(s, e) => {
-                    with_nodes(&mut a, &mut c, |mem, n| pt.update(mem, n, s, e, |_, p| p.without(Pte::WRITE))).unwrap();
+                    a.with_nodes(|mem, n| pt.update(mem, n, s, e, |_, p| p.without(Pte::WRITE))).unwrap();
                     for (_, p) in model.range_mut(s..e) {
                         *p = p.without(Pte::WRITE);
                     }
                 }
                 Op::Zap(s, e) => {
                     let mut zapped = Vec::new();
-                    with_nodes(&mut a, &mut c, |mem, n| pt.update(mem, n, s, e, |i, _| { zapped.push(i); Pte::NONE })).unwrap();
+                    a.with_nodes(|mem, n| pt.update(mem, n, s, e, |i, _| { zapped.push(i); Pte::NONE })).unwrap();
                     let want: Vec<u64> = model.range(s..e).map(|(&i, _)| i).collect();
                     prop_assert_eq!(zapped, want);
                     model.retain(|i, _| *i < s || *i >= e);
                 }
             }
-            prop_assert_eq!(pt.check(&a.mem), Ok(()));
+            prop_assert_eq!(pt.check(&a.mem, &a.frames), Ok(()));
             prop_assert_eq!(pt.nr_entries() as usize, model.len());
-            prop_assert_eq!(c.active_objs(), pt.nr_nodes());
-            prop_assert_eq!(c.check(&a.frames), Ok(()));
-        }
+            prop_assert_eq!(a.nr_nodes(), pt.nr_nodes());
+                    }
         // A duplicate has the same contents and its own nodes.
-        let mut copy = with_nodes(&mut a, &mut c, |mem, n| pt.duplicate(mem, n)).unwrap();
+        let mut copy = a.with_nodes(|mem, n| pt.duplicate(mem, n)).unwrap();
         prop_assert_eq!(contents(&copy, &a.mem), contents(&pt, &a.mem));
-        prop_assert_eq!(c.active_objs(), 2 * pt.nr_nodes());
-        copy.check(&a.mem).unwrap();
+        prop_assert_eq!(a.nr_nodes(), 2 * pt.nr_nodes());
+        copy.check(&a.mem, &a.frames).unwrap();
         let mut seen = 0usize;
-        with_nodes(&mut a, &mut c, |mem, n| copy.destroy(mem, n, |_, _| seen += 1)).unwrap();
+        a.with_nodes(|mem, n| copy.destroy(mem, n, |_, _| seen += 1)).unwrap();
         prop_assert_eq!(seen, model.len());
-        with_nodes(&mut a, &mut c, |mem, n| pt.destroy(mem, n, |_, _| {})).unwrap();
+        a.with_nodes(|mem, n| pt.destroy(mem, n, |_, _| {})).unwrap();
         prop_assert_eq!(pt.nr_nodes(), 0);
-        prop_assert_eq!(c.active_objs(), 0, "nodes leaked");
-        let HostArena { frames, buddy, .. } = &mut a;
-        c.shrink(frames, &mut BuddyPages { buddy, frames }, 0).unwrap();
+        prop_assert_eq!(a.nr_nodes(), 0, "nodes leaked");
         prop_assert_eq!(a.buddy.nr_free(), total);
     }
 }
@@ -146,57 +120,45 @@ proptest! {
 #[test]
 fn empty_table_has_no_nodes_and_nodes_go_when_emptied() {
     let mut a = HostArena::new(256).unwrap();
-    let mut c = SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, true).unwrap();
     let mut pt = PageTable::new();
     assert_eq!(pt.nr_nodes(), 0);
     assert_eq!(pt.lookup(&a.mem, 5), Pte::NONE);
-    with_nodes(&mut a, &mut c, |mem, n| pt.set(mem, n, 5, Pte::zero())).unwrap();
+    a.with_nodes(|mem, n| pt.set(mem, n, 5, Pte::zero()))
+        .unwrap();
     assert_eq!(pt.nr_nodes(), 4, "one node per level");
-    with_nodes(&mut a, &mut c, |mem, n| {
-        pt.set(mem, n, 5 + 512, Pte::zero())
-    })
-    .unwrap();
+    a.with_nodes(|mem, n| pt.set(mem, n, 5 + 512, Pte::zero()))
+        .unwrap();
     assert_eq!(pt.nr_nodes(), 5, "a second leaf node");
-    with_nodes(&mut a, &mut c, |mem, n| {
-        pt.set(mem, n, MAX_PAGES - 1, Pte::zero())
-    })
-    .unwrap();
+    a.with_nodes(|mem, n| pt.set(mem, n, MAX_PAGES - 1, Pte::zero()))
+        .unwrap();
     assert_eq!(pt.nr_nodes(), 8, "a second path below the root");
-    with_nodes(&mut a, &mut c, |mem, n| pt.clear(mem, n, MAX_PAGES - 1)).unwrap();
+    a.with_nodes(|mem, n| pt.clear(mem, n, MAX_PAGES - 1))
+        .unwrap();
     assert_eq!(pt.nr_nodes(), 5);
-    with_nodes(&mut a, &mut c, |mem, n| pt.clear(mem, n, 5)).unwrap();
-    with_nodes(&mut a, &mut c, |mem, n| pt.clear(mem, n, 5 + 512)).unwrap();
+    a.with_nodes(|mem, n| pt.clear(mem, n, 5)).unwrap();
+    a.with_nodes(|mem, n| pt.clear(mem, n, 5 + 512)).unwrap();
     assert_eq!(pt.nr_nodes(), 0);
-    assert_eq!(c.active_objs(), 0);
-    pt.check(&a.mem).unwrap();
+    assert_eq!(a.nr_nodes(), 0);
+    pt.check(&a.mem, &a.frames).unwrap();
 }
 
 #[test]
 fn clone_of_a_clone_is_independent() {
     let mut a = HostArena::new(512).unwrap();
-    let mut c = SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, false).unwrap();
     let mut pt = PageTable::new();
     for i in 0..1500u64 {
-        with_nodes(&mut a, &mut c, |mem, n| {
-            pt.set(mem, n, i * 7, Pte::frame(Pfn(i as u32), Pte::WRITE))
-        })
-        .unwrap();
+        a.with_nodes(|mem, n| pt.set(mem, n, i * 7, Pte::frame(Pfn(i as u32), Pte::WRITE)))
+            .unwrap();
     }
-    let mut c1 = with_nodes(&mut a, &mut c, |mem, n| pt.duplicate(mem, n)).unwrap();
-    let mut c2 = with_nodes(&mut a, &mut c, |mem, n| c1.duplicate(mem, n)).unwrap();
+    let mut c1 = a.with_nodes(|mem, n| pt.duplicate(mem, n)).unwrap();
+    let mut c2 = a.with_nodes(|mem, n| c1.duplicate(mem, n)).unwrap();
     // Write-protect the original, zap part of the first clone, add to the second.
-    with_nodes(&mut a, &mut c, |mem, n| {
-        pt.update(mem, n, 0, u64::MAX, |_, p| p.without(Pte::WRITE))
-    })
-    .unwrap();
-    with_nodes(&mut a, &mut c, |mem, n| {
-        c1.update(mem, n, 0, 700, |_, _| Pte::NONE)
-    })
-    .unwrap();
-    with_nodes(&mut a, &mut c, |mem, n| {
-        c2.set(mem, n, 1 << 30, Pte::zero())
-    })
-    .unwrap();
+    a.with_nodes(|mem, n| pt.update(mem, n, 0, u64::MAX, |_, p| p.without(Pte::WRITE)))
+        .unwrap();
+    a.with_nodes(|mem, n| c1.update(mem, n, 0, 700, |_, _| Pte::NONE))
+        .unwrap();
+    a.with_nodes(|mem, n| c2.set(mem, n, 1 << 30, Pte::zero()))
+        .unwrap();
     assert_eq!(pt.nr_entries(), 1500);
     assert_eq!(c1.nr_entries(), 1500 - 100);
     assert_eq!(c2.nr_entries(), 1501);
@@ -206,25 +168,21 @@ fn clone_of_a_clone_is_independent() {
     assert_eq!(c2.lookup(&a.mem, 1 << 30).kind(), PteKind::Zero);
     assert_eq!(pt.lookup(&a.mem, 1 << 30), Pte::NONE);
     for t in [&pt, &c1, &c2] {
-        t.check(&a.mem).unwrap();
+        t.check(&a.mem, &a.frames).unwrap();
     }
-    assert_eq!(
-        c.active_objs(),
-        pt.nr_nodes() + c1.nr_nodes() + c2.nr_nodes()
-    );
+    assert_eq!(a.nr_nodes(), pt.nr_nodes() + c1.nr_nodes() + c2.nr_nodes());
 }
 
 #[test]
 fn node_allocation_failure_leaves_the_table_unchanged() {
     // A tiny arena: the node cache runs dry after a few sets.
     let mut a = HostArena::new(40).unwrap();
-    let mut c = SlabCache::new("pgtable", 1, NODE_SIZE, 8, None, false).unwrap();
     let mut pt = PageTable::new();
     let mut model = BTreeMap::new();
     let mut failed = false;
     for i in 0..64u64 {
         let idx = i << 27; // every set needs a new path below the root
-        match with_nodes(&mut a, &mut c, |mem, n| pt.set(mem, n, idx, Pte::zero())) {
+        match a.with_nodes(|mem, n| pt.set(mem, n, idx, Pte::zero())) {
             Ok(_) => {
                 model.insert(idx, Pte::zero());
             }
@@ -233,17 +191,17 @@ fn node_allocation_failure_leaves_the_table_unchanged() {
                 failed = true;
             }
         }
-        pt.check(&a.mem).unwrap();
+        pt.check(&a.mem, &a.frames).unwrap();
         assert_eq!(
             contents(&pt, &a.mem),
             model.iter().map(|(&i, &p)| (i, p)).collect::<Vec<_>>()
         );
-        assert_eq!(c.active_objs(), pt.nr_nodes(), "half-built path leaked");
+        assert_eq!(a.nr_nodes(), pt.nr_nodes(), "half-built path leaked");
     }
     assert!(failed, "the arena never ran out");
     // Duplicating under memory pressure fails cleanly too.
-    match with_nodes(&mut a, &mut c, |mem, n| pt.duplicate(mem, n)) {
-        Err(Error::NoMemory) => assert_eq!(c.active_objs(), pt.nr_nodes()),
+    match a.with_nodes(|mem, n| pt.duplicate(mem, n)) {
+        Err(Error::NoMemory) => assert_eq!(a.nr_nodes(), pt.nr_nodes()),
         Ok(_) => panic!("duplicate cannot fit"),
         Err(e) => panic!("{e:?}"),
     }
