@@ -72,7 +72,9 @@ mkdir -p "$build"
   "$PA_REPO/scripts/config/base.config" "$PA_REPO/scripts/config/$flavour.config" >/dev/null)
 "${kmake[@]}" -s olddefconfig >/dev/null
 # olddefconfig drops what it cannot satisfy without a word: say it loudly.
-for want in CONFIG_RUST=y $( [ "$flavour" = debug ] && echo CONFIG_KASAN=y CONFIG_PROVE_LOCKING=y CONFIG_DEBUG_VM=y); do
+for want in CONFIG_RUST=y CONFIG_ADVISE_SYSCALLS=y CONFIG_CROSS_MEMORY_ATTACH=y CONFIG_IO_URING=y \
+  CONFIG_MEMBARRIER=y CONFIG_RSEQ=y CONFIG_SECCOMP=y CONFIG_KCMP=y CONFIG_TRANSPARENT_HUGEPAGE=y \
+  $( [ "$flavour" = debug ] && echo CONFIG_KASAN=y CONFIG_PROVE_LOCKING=y CONFIG_DEBUG_VM=y); do
   grep -qx "$want" "$build/.config" || pa_die "$want did not survive olddefconfig in $build/.config.
   For CONFIG_RUST: run '${kmake[*]} rustavailable' to see why Rust is unavailable."
 done
