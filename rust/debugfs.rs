@@ -7,9 +7,9 @@
 
 use crate::{
     arena::{arena, SpaceWord, EVENT_NAMES},
-    ioctl::stats,
     mm::slab::SlabInfo,
     space::for_each_space,
+    vmstat::stats,
 };
 use core::fmt::{self, Formatter};
 use kernel::{
@@ -64,7 +64,7 @@ fn vmstat(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
     writeln!(f, "nr_free_pages {}", s.nr_free)?;
     writeln!(f, "nr_arena_pages {}", s.nr_frames)?;
     writeln!(f, "nr_slab_unreclaimable {}", s.nr_slab_frames)?;
-    writeln!(f, "nr_page_table_nodes {}", s.nr_pt_nodes)?;
+    writeln!(f, "nr_page_table_pages {}", s.nr_pt_nodes)?;
     writeln!(f, "nr_spaces {}", s.nr_spaces)?;
     for (name, v) in EVENT_NAMES.iter().zip(arena().events()) {
         writeln!(f, "{name} {v}")?;

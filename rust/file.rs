@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Files of `/dev/pagearena` opened by the module itself (the clone ioctl's
-//! new fd), and the space behind a file.
+//! new fd), the space behind a file, and the clone ioctl itself.
 
-use crate::space::{SpaceArc, SpaceBorrow};
+use crate::{
+    arena::{arena, Event},
+    space::{Space, SpaceArc, SpaceBorrow},
+};
 use core::ptr::NonNull;
 use kernel::{
     bindings, error::from_err_ptr, fs::File, prelude::*, sync::aref::ARef, types::ForeignOwnable,
@@ -33,10 +36,27 @@ pub fn reopen(file: &File) -> Result<ARef<File>> {
 /// The space of `file`, a file of `/dev/pagearena`.
 pub fn space_of(file: &File) -> SpaceArc {
     // `file` is a file of our misc device (opened by `reopen` on the device's
-    // own path), so `private_data` is what our `MiscDevice::open` returned.
+    // own path), so `private_data` is what `crate::device`'s
+    // `MiscDevice::open` returned: a `SpaceArc` (its `type Ptr`).
     // SAFETY: That `SpaceArc` lives until `release`, which cannot run while
     // we hold a reference to the file.
     let borrowed: SpaceBorrow<'_> =
         unsafe { <SpaceArc as ForeignOwnable>::borrow((*file.as_ptr()).private_data) };
     borrowed.into()
+}
+
+/// Opens a new file of the device (a new, empty space) next to `file`, with
+/// its access mode, and makes its space a snapshot of `space`; returns the
+/// new fd.
+pub fn clone_space(space: &Space, file: &File) -> Result<isize> {
+    use kernel::fs::file::FileDescriptorReservation;
+    let fd = FileDescriptorReservation::get_unused_fd_flags(kernel::bindings::O_CLOEXEC)?;
+    let new = reopen(file)?;
+    let child = space_of(&new);
+    let mut mm = space.snapshot_mm()?;
+    child.install_mm(&mut mm);
+    arena().count(Event::Clone);
+    let nr = fd.reserved_fd();
+    fd.fd_install(new);
+    Ok(nr as isize)
 }

@@ -152,6 +152,39 @@ impl KernelFrames {
     }
 }
 
+impl KernelFrames {
+    /// Copies `buf.len()` bytes at byte `at` of frame `pfn` into `buf`
+    /// (`None` if that is not inside the frame).
+    pub fn read_bytes(&self, pfn: Pfn, at: usize, buf: &mut [u8]) -> Option<()> {
+        let p = self.page(pfn)?;
+        if at.checked_add(buf.len())? > PAGE_SIZE {
+            return None;
+        }
+        // SAFETY: `p + at .. p + at + len` is inside a page owned by `self`
+        // (type invariant; bounds checked above), which stays allocated while
+        // `self` lives; `buf` is a distinct kernel buffer. User space may
+        // write the page concurrently through its mapping, as with any
+        // shared memory: the bytes read are some mix of before and after.
+        unsafe {
+            core::ptr::copy_nonoverlapping((p + at) as *const u8, buf.as_mut_ptr(), buf.len())
+        };
+        Some(())
+    }
+
+    /// Copies `buf` to byte `at` of frame `pfn` (`None` if that is not
+    /// inside the frame).
+    pub fn write_bytes(&self, pfn: Pfn, at: usize, buf: &[u8]) -> Option<()> {
+        let p = self.page(pfn)?;
+        if at.checked_add(buf.len())? > PAGE_SIZE {
+            return None;
+        }
+        // SAFETY: As in `read_bytes`, the other way round; the caller holds
+        // the frame for writing (a write fault made it the page's frame).
+        unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), (p + at) as *mut u8, buf.len()) };
+        Some(())
+    }
+}
+
 impl FrameMemory for KernelFrames {
     fn nr_frames(&self) -> usize {
         self.addrs.len()

@@ -20,3 +20,11 @@ unsigned long pagearena_virt_to_pfn(const void *addr)
 {
 	return PHYS_PFN(__pa(addr));
 }
+
+void pagearena_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);
+
+/* vm_flags_set() on a VMA being set up by vm_ops->open (rust/vm_ops.rs). */
+void pagearena_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vm_flags_set(vma, flags);
+}

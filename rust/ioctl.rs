@@ -3,11 +3,12 @@
 //! The ioctl dispatcher of `/dev/pagearena` (commands in [`crate::uapi`]).
 
 use crate::{
-    arena::{arena, Event},
+    arena::arena,
+    file,
     mm::pagetable::{Pte, PteKind},
-    space::{self, Space, SpaceBorrow},
+    space::{Space, SpaceBorrow},
     uapi::{self, page_state},
-    ArenaParams,
+    vmstat::stats,
 };
 use kernel::{
     fs::File,
@@ -45,7 +46,7 @@ pub fn dispatch(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Re
             let info = uapi::PagearenaInfo {
                 version: uapi::PAGEARENA_UAPI_VERSION,
                 page_size: kernel::page::PAGE_SIZE as u32,
-                arena_frames: ArenaParams::from_module_params()?.frames,
+                arena_frames: arena().nr_frames() as u64,
             };
             write_to_user(arg, &info)?;
             Ok(0)
@@ -66,7 +67,7 @@ pub fn dispatch(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Re
         }
         uapi::PAGEARENA_NR_CLONE => {
             check_cmd(cmd, uapi::PAGEARENA_IOC_CLONE)?;
-            space::clone_space(&space, file)
+            file::clone_space(&space, file)
         }
         uapi::PAGEARENA_NR_SET_FORK_MODE => {
             check_cmd(cmd, uapi::PAGEARENA_IOC_SET_FORK_MODE)?;
@@ -78,38 +79,6 @@ pub fn dispatch(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Re
             Ok(0)
         }
         _ => Err(ENOTTY),
-    }
-}
-
-/// The arena's counters.
-pub fn stats() -> uapi::PagearenaStats {
-    let a = arena();
-    let (nr_free, _) = a.buddyinfo();
-    let slabs = a.slabinfo();
-    let ev = a.events();
-    let mut nr_spaces = 0;
-    space::for_each_space(|_| nr_spaces += 1);
-    uapi::PagearenaStats {
-        version: uapi::PAGEARENA_UAPI_VERSION,
-        reserved: 0,
-        nr_frames: a.nr_frames() as u64,
-        nr_free: nr_free as u64,
-        nr_spaces,
-        nr_pt_nodes: slabs[0].active_objs as u64,
-        nr_slab_frames: slabs
-            .iter()
-            .map(|s| (s.num_slabs * s.pagesperslab as usize) as u64)
-            .sum(),
-        pgfault: ev[Event::PgFault as usize],
-        zero_page_fault: ev[Event::ZeroFault as usize],
-        demand_zero_fault: ev[Event::DemandZeroFault as usize],
-        cow_fault: ev[Event::CowFault as usize],
-        cow_reuse_fault: ev[Event::CowReuseFault as usize],
-        minor_fault: ev[Event::MinorFault as usize],
-        oom_fault: ev[Event::OomFault as usize],
-        fault_around: ev[Event::FaultAround as usize],
-        space_clone: ev[Event::Clone as usize],
-        fork_snapshot: ev[Event::ForkSnapshot as usize],
     }
 }
 
@@ -169,7 +138,7 @@ fn encode(pte: Pte) -> u64 {
         PteKind::None => 0,
         PteKind::Zero => page_state::encode(page_state::Kind::Zero, 0, 0, 0),
         PteKind::Frame(pfn) => {
-            let count = arena().frames.get(pfn.idx()).map_or(0, |f| f.count());
+            let count = arena().frames.get(pfn.idx()).map_or(0, |f| f.mapcount());
             page_state::encode(
                 page_state::Kind::Frame,
                 u64::from(pfn.0),

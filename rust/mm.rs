@@ -3,6 +3,12 @@
 //! The mm core, compiled into the module from the same files as the host crate
 //! `rust/mm` (whose `lib.rs` lists them too: keep the two lists equal, less the
 //! host-only `host` and `fuzz`).
+//!
+//! The core has no `unsafe` in the module either (the host crate forbids it
+//! too), and cannot name `kernel::`: the host crate, which has no `kernel`,
+//! builds the very same files.
+
+#![forbid(unsafe_code)]
 
 #[path = "mm/src/buddy.rs"]
 pub mod buddy;

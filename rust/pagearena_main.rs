@@ -4,26 +4,83 @@
 //! reached through the misc device `/dev/pagearena`.
 //!
 //! This file is the crate root of the kernel module: parameters, load and
-//! unload. The pieces it is made of:
+//! unload, and the three whole-module rules below.
 //!
-//! - [`uapi`]: ioctl numbers and argument types, shared verbatim with `tools/`;
-//! - [`arena`]: the frame pool, its buddy allocator and slab caches, the zero
-//!   frame, the event counters;
-//! - [`space`]: one address space per `open()` of the device, its mmap and
-//!   clone, fork-COW snapshots;
-//! - [`slab_arc`]: reference-counted objects in the arena's slab caches
-//!   (spaces live in `pa_space`);
-//! - [`memory`]: the page-fault handler (zero page, demand zero, COW);
-//! - [`rmap`]: the reverse map, zapping a page's PTEs in every process;
-//! - [`vm_ops`]: a safe abstraction of `vm_operations_struct`;
-//! - [`file`]: files of the device opened by the module (clone's new fd);
-//! - [`ioctl`]: the ioctl dispatcher;
-//! - [`debugfs`]: `vmstat`, `buddyinfo`, `slabinfo`, `spaces`;
-//! - [`mm`]: the kernel-independent mm core (`rust/mm/src/`), the same source
-//!   files that `cargo test` runs on the host;
-//! - [`frames`]: the arena's pages from `alloc_pages`, as the core's frame memory;
-//! - [`errno`]: the core's errors as errnos;
-//! - [`selftest`]: the core run in the kernel (`selftest_core=1`).
+//! # Layers
+//!
+//! Each layer uses only those below it (no import goes up or sideways into
+//! a circle):
+//!
+//! 1. leaves: [`uapi`] (shared verbatim with `tools/`), [`mm`] (the
+//!    kernel-independent core, `rust/mm/src/`, the files `cargo test` runs on
+//!    the host), [`errno`], [`frames`] (the arena's pages from
+//!    `alloc_pages`), [`rmap`] (a space's window of page offsets and its
+//!    zaps), [`vm_ops`] (a safe abstraction of `vm_operations_struct`),
+//!    [`selftest`];
+//! 2. the arena: [`arena`] (frames, buddy, slab caches, page-table nodes,
+//!    the zero frame, event counters) and [`slab_arc`] (reference-counted
+//!    objects in its slab caches);
+//! 3. spaces: [`space`] (page tables, windows, the registry, snapshots for
+//!    clone and fork) and [`vmstat`] (the counters in one snapshot);
+//! 4. fault handling: [`fault_handler`] (faults and `vm_ops->access`);
+//! 5. the device: [`file`] (files the module opens; the clone ioctl),
+//!    [`ioctl`], [`device`] (the misc device, mmap, the VMA callbacks),
+//!    [`debugfs`].
+//!
+//! # Lock order
+//!
+//! Outermost first: the mmap lock (or the per-VMA lock, for faults) → a
+//! space's mutex → `i_mmap_rwsem` (taken by a zap, [`rmap::Window::zap`]) →
+//! the buddy spinlock or the space cache's spinlock. The space registry
+//! mutex is a leaf: nothing is taken under it, and it is never taken with
+//! a space's mutex held. Two spaces' mutexes are never held at once (a
+//! fork child's and its parent's are taken one after the other). No global
+//! lock is held across a fault: the buddy lock is taken only for single
+//! allocations and frees.
+//!
+//! # Frame lifetime protocol
+//!
+//! Arena frames are mapped into user space as `VM_PFNMAP` PTEs, which the
+//! kernel does not reference-count: the module alone decides when a frame
+//! may be freed and reused, and must never do so while a PTE maps it. The
+//! rules, relied on by every safety comment that makes or frees such a PTE:
+//!
+//! 1. **PTEs come from three places only.** (a) The fault handler, under
+//!    the space's mutex, for a frame that the page's entry maps (or the zero
+//!    frame), into a VMA of that space at that page's offset in the space's
+//!    window. (b) `fork()` copying a VMA's PTEs (`copy_page_range`) into the
+//!    child's VMA, which the kernel does only for a VMA without
+//!    `VM_WIPEONFORK`. (c) `mremap` moving PTEs to a new VMA
+//!    (`move_page_tables`), of the same space at the same offsets. Splits
+//!    (`munmap`, `mprotect`) keep PTEs where they are. `mprotect` may make a
+//!    PTE writable without a fault only if it is dirty, so it was writable
+//!    before, and its entry still has `WRITE` (rule 4 zaps first otherwise).
+//!    `get_user_pages` refuses `VM_PFNMAP` (no other path maps the frames),
+//!    and `userfaultfd` refuses these VMAs.
+//! 2. **Every VMA with PTEs maps the space whose frames they are.** A VMA
+//!    holds a reference on its space (`vm_private_data`). The kernel copies
+//!    a VMA's data pointer when it duplicates it, and `open` replaces it:
+//!    with the same space for a split, a move or a fork in shared mode (the
+//!    copied PTEs map that space's frames), and with a snapshot for a fork
+//!    in fork-COW mode, for which `open` also sets `VM_WIPEONFORK` on the
+//!    child's VMA, so nothing is copied even if `madvise(MADV_KEEPONFORK)`
+//!    cleared it on the parent's. A VMA left without data (a snapshot that
+//!    found no memory) has `VM_WIPEONFORK` too and faults nothing in: it
+//!    never has PTEs, and `SIGBUS` is all it gives.
+//! 3. **A space's pages are at fixed offsets.** Every VMA of a space has
+//!    `vm_pgoff` in the space's window; a fork-COW child's VMAs keep the
+//!    parent's (so the two share a window); `mremap` keeps offsets. So
+//!    [`rmap::Window::zap`] over a page's offset reaches every PTE that can
+//!    map that page's frame, in every process, whoever made it.
+//! 4. **Zap, then drop.** An entry that stops mapping a frame (COW, destroy,
+//!    later reclaim) has the page's user PTEs zapped everywhere before its
+//!    map count and reference on the frame go (the core calls `zap` first:
+//!    `rust/mm/src/fault.rs`); a space is destroyed only when no VMA refers
+//!    to it, so none of its PTEs is left. A frame is freed when its last
+//!    reference goes (pins included), so after the last zap.
+//!
+//! The host model of the core (`rust/mm/src/fuzz_fault.rs`) keeps user
+//! PTEs per process and checks rule 4 at every dropped reference.
 
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
@@ -32,11 +89,12 @@ use kernel::{
 
 pub mod arena;
 pub mod debugfs;
+pub mod device;
 pub mod errno;
+pub mod fault_handler;
 pub mod file;
 pub mod frames;
 pub mod ioctl;
-pub mod memory;
 pub mod mm;
 pub mod rmap;
 pub mod selftest;
@@ -44,6 +102,7 @@ pub mod slab_arc;
 pub mod space;
 pub mod uapi;
 pub mod vm_ops;
+pub mod vmstat;
 
 module! {
     type: Pagearena,
@@ -75,6 +134,10 @@ module! {
         slab_debug: bool {
             default: false,
             description: "Red zones and poisoning in the arena's slab caches (like slub_debug=FZP)",
+        },
+        selftest_leak_node: bool {
+            default: false,
+            description: "Test only: leak one page-table node, for the leak check at unload to report",
         },
     },
 }
@@ -115,7 +178,7 @@ impl ArenaParams {
 #[pin_data(PinnedDrop)]
 pub struct Pagearena {
     #[pin]
-    _miscdev: MiscDeviceRegistration<space::Space>,
+    _miscdev: MiscDeviceRegistration<device::Device>,
     _debugfs: debugfs::Debugfs,
     _arena: Pin<KBox<arena::Arena>>,
 }
@@ -140,13 +203,16 @@ impl Pagearena {
             0 => None,
             n => Some(n as usize - 1),
         };
-        let init = arena::Arena::new(
-            frames,
-            module_parameters::slab_debug.value(),
-            around as usize,
-            fail_at,
-        )?;
+        let init = arena::Arena::new(arena::ArenaConfig {
+            nr_frames: frames,
+            debug_slab: module_parameters::slab_debug.value(),
+            fault_around: around as usize,
+            fail_at_block: fail_at,
+            leak_node: module_parameters::selftest_leak_node.value(),
+            space_object: (space::SpaceArc::OBJECT_SIZE, space::SpaceArc::OBJECT_ALIGN),
+        })?;
         let arena = KBox::pin_init(init, GFP_KERNEL)?;
+        space::init_registry();
         arena.as_ref().publish();
         let debugfs = debugfs::Debugfs::new()?;
         pr_info!(

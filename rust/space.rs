@@ -9,8 +9,12 @@
 //! A space is an object of the arena's `pa_space` slab cache, in arena
 //! frames, reference counted ([`ArenaArc`], like `mm_struct` in `mm_cachep`
 //! with `mmgrab`/`mmdrop`): the open file holds one reference, each VMA
-//! mapping it another (`vm_private_data`, see [`crate::vm_ops`]). The last
+//! mapping it another (`vm_private_data`, see `crate::device`). The last
 //! one gives its frames and nodes back.
+//!
+//! This layer knows the arena below it and nothing above it: the device
+//! (`crate::device`) creates spaces and maps them, the fault handler
+//! (`crate::fault_handler`) works on their page tables.
 
 use crate::{
     arena::{arena, Arena, PtNodes, SpaceWord},
@@ -18,13 +22,10 @@ use crate::{
     rmap::Window,
     slab_arc::{ArenaArc, ArenaArcBorrow, ArenaObject},
     uapi,
-    vm_ops::{self, VmFault, VmFaultReason, VmOperations, VmOpsTable},
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     fs::File,
-    miscdevice::{MiscDevice, MiscDeviceRegistration},
-    mm::virt::{flags, VmaNew, VmaRef},
     new_mutex,
     prelude::*,
     sync::{Mutex, SpinLock},
@@ -39,7 +40,7 @@ pub type SpaceBorrow<'a> = ArenaArcBorrow<'a, Space>;
 static NEXT_SPACE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Pages of one space's window of page offsets.
-const WINDOW_PAGES: usize = uapi::PAGEARENA_SPACE_MAX_PAGES as usize;
+pub const WINDOW_PAGES: usize = uapi::PAGEARENA_SPACE_MAX_PAGES as usize;
 /// Windows in the page-offset range (`2^20 * 2^28` pages: offsets below 2^60
 /// bytes). Ids past this wrap around, sharing a window with an older space:
 /// zaps then also hit the other space, which costs it faults, not data.
@@ -60,18 +61,34 @@ pub struct SpaceRef(*const Space);
 // from any thread, which `Space: Sync` allows.
 unsafe impl Send for SpaceRef {}
 
-/// Every live space (for debugfs `spaces` and the stats ioctl). A leaf lock:
-/// nothing else is taken while it is held.
-pub type SpaceRegistry = Mutex<KVec<SpaceRef>>;
+kernel::sync::global_lock! {
+    // SAFETY: `init_registry` initialises it at load, before the device
+    // that creates spaces is registered.
+    unsafe(uninit) static SPACES: Mutex<KVec<SpaceRef>> = KVec::new();
+}
 
-/// Calls `f` with every live space.
+/// Initialises the registry of spaces. Call once, at load, before any
+/// space can be created.
+pub fn init_registry() {
+    // SAFETY: Called once, from the module's init, before the device (the
+    // only creator of spaces) is registered, so before any other use.
+    unsafe { SPACES.init() };
+}
+
+/// Calls `f` with every live space. The registry lock is a leaf: `f` must
+/// not take a space's mutex.
 pub fn for_each_space(mut f: impl FnMut(&Space)) {
-    let list = arena().spaces.lock();
+    let list = SPACES.lock();
     for s in list.iter() {
         // SAFETY: By the invariant of `SpaceRef` the space is alive while it
         // is listed, and it cannot be unlisted while we hold the lock.
         f(unsafe { &*s.0 });
     }
+}
+
+/// Live spaces.
+pub fn nr_spaces() -> u64 {
+    SPACES.lock().len() as u64
 }
 
 /// What a space's mutex protects.
@@ -111,8 +128,7 @@ pub struct Space {
 impl Space {
     /// A new, empty space in `window`, or in a window of its own in
     /// `file`'s mapping.
-    fn create(window: Option<Window>, fork_cow: bool, file: Option<&File>) -> Result<SpaceArc> {
-        let a = arena();
+    pub fn create(window: Option<Window>, fork_cow: bool, file: Option<&File>) -> Result<SpaceArc> {
         let id = NEXT_SPACE_ID.fetch_add(1, Ordering::Relaxed);
         let window = match (window, file) {
             (Some(w), _) => w,
@@ -133,7 +149,7 @@ impl Space {
         space.set(SpaceWord::Flags, u64::from(fork_cow));
         // INVARIANT: `Space::drop` unlists the space before it is freed; if
         // listing fails, dropping `space` frees it unlisted.
-        a.spaces
+        SPACES
             .lock()
             .push(SpaceRef(core::ptr::from_ref::<Space>(&space)), GFP_KERNEL)?;
         Ok(space)
@@ -141,7 +157,7 @@ impl Space {
 
     /// Gives this space (new and empty) the page table of `mm`, which is
     /// left empty.
-    fn install_mm(&self, mm: &mut Mm) {
+    pub fn install_mm(&self, mm: &mut Mm) {
         let mut inner = self.inner.lock();
         mm.id = self.id as u32;
         core::mem::swap(&mut inner.mm, mm);
@@ -160,14 +176,14 @@ impl Space {
     }
 
     /// Counts a VMA mapping this space, or one fewer; returns the new count.
-    fn add_vma(&self, d: i64) -> u64 {
+    pub fn add_vma(&self, d: i64) -> u64 {
         let _inner = self.inner.lock();
         self.add(SpaceWord::Vmas, d);
         self.get(SpaceWord::Vmas)
     }
 
     /// Forgets the fork snapshot `child`, whose last VMA went away.
-    fn forget_fork(&self, child: &SpaceArc) {
+    pub fn forget_fork(&self, child: &SpaceArc) {
         let gone = {
             let mut inner = self.inner.lock();
             let at = inner
@@ -235,7 +251,7 @@ impl Space {
     /// The space a `fork()` child's VMA of this fork-COW space maps, with
     /// the VMA counted: the snapshot made for that child (`mm`) when its
     /// first VMA of this space was copied, or a new one.
-    fn fork_snapshot(this: SpaceBorrow<'_>, mm: usize) -> Result<SpaceArc> {
+    pub fn fork_snapshot(this: SpaceBorrow<'_>, mm: usize) -> Result<SpaceArc> {
         let found = {
             let inner = this.inner.lock();
             inner
@@ -293,9 +309,8 @@ fn release_mm(mm: &mut Mm) {
 #[pinned_drop]
 impl PinnedDrop for Space {
     fn drop(self: Pin<&mut Self>) {
-        let a = arena();
         {
-            let mut list = a.spaces.lock();
+            let mut list = SPACES.lock();
             let me = core::ptr::from_ref::<Space>(&self);
             if let Some(i) = list.iter().position(|s| s.0 == me) {
                 let _ = list.remove(i);
@@ -312,110 +327,16 @@ impl PinnedDrop for Space {
     }
 }
 
-/// The file operations of `/dev/pagearena`.
-#[vtable]
-impl MiscDevice for Space {
-    type Ptr = SpaceArc;
-
-    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<SpaceArc> {
-        Space::create(None, false, Some(file))
-    }
-
-    fn mmap(space: SpaceBorrow<'_>, _file: &File, vma: &VmaNew) -> Result {
-        if vma.flags() & flags::SHARED == 0 {
-            return Err(EINVAL);
+/// A fork child's VMA of this space went away: if it was the child's last,
+/// the parent forgets the child.
+pub fn vma_closed(space: &SpaceArc) {
+    if space.add_vma(-1) == 0 {
+        // Taken in its own statement, so our mutex is unlocked before the
+        // parent's is taken.
+        let parent = space.inner.lock().parent.take();
+        if let Some(p) = parent {
+            p.forget_fork(space);
         }
-        let pgoff = vm_ops::pgoff(vma);
-        let pages = (vma.end() - vma.start()) >> kernel::page::PAGE_SHIFT;
-        match pgoff.checked_add(pages) {
-            Some(end) if end <= WINDOW_PAGES => {}
-            _ => return Err(EINVAL),
-        }
-        vm_ops::set_pgoff(vma, space.window.base + pgoff);
-        let data: SpaceArc = space.into();
-        data.add_vma(1);
-        let extra = flags::DONTEXPAND | flags::DONTDUMP | flags::WIPEONFORK;
-        vm_ops::install(vma, &SPACE_VM_OPS, data, extra).map_err(|d| {
-            d.add_vma(-1);
-            EINVAL
-        })
-    }
-
-    fn ioctl(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        crate::ioctl::dispatch(space, file, cmd, arg)
-    }
-}
-
-/// Opens a new file of the device (a new, empty space) next to `file`, with
-/// its access mode, and makes its space a snapshot of `space`; returns the
-/// new fd.
-pub fn clone_space(space: &Space, file: &File) -> Result<isize> {
-    use kernel::fs::file::FileDescriptorReservation;
-    let fd = FileDescriptorReservation::get_unused_fd_flags(kernel::bindings::O_CLOEXEC)?;
-    let new = crate::file::reopen(file)?;
-    let child = crate::file::space_of(&new);
-    let mut mm = space.snapshot_mm()?;
-    child.install_mm(&mut mm);
-    arena().count(crate::arena::Event::Clone);
-    let nr = fd.reserved_fd();
-    fd.fd_install(new);
-    Ok(nr as isize)
-}
-
-/// The VMA callbacks of every mapping of a space.
-pub struct SpaceVmOps;
-
-/// The table installed on every VMA of `/dev/pagearena`.
-pub static SPACE_VM_OPS: VmOpsTable<SpaceVmOps> = VmOpsTable::build();
-
-impl VmOperations for SpaceVmOps {
-    type Data = SpaceArc;
-    const FAULT_UNDER_VMA_LOCK: bool = true;
-
-    fn open(vma: &VmaRef, space: SpaceBorrow<'_>) -> Option<SpaceArc> {
-        let mm = vma.mm().as_raw() as usize;
-        let forked = kernel::current!()
-            .mm()
-            .is_some_and(|cur| cur.as_raw() as usize != mm);
-        let cow = forked && space.inner.lock().fork_cow;
-        let target = if cow {
-            match Space::fork_snapshot(space, mm) {
-                Ok(s) => s,
-                Err(e) => {
-                    pr_warn!(
-                        "fork: no memory for a snapshot of space {} ({:?}): child gets SIGBUS\n",
-                        space.id,
-                        e
-                    );
-                    return None;
-                }
-            }
-        } else {
-            let s: SpaceArc = space.into();
-            s.add_vma(1);
-            s
-        };
-        Some(target)
-    }
-
-    fn close(_vma: &VmaRef, space: SpaceArc) {
-        if space.add_vma(-1) == 0 {
-            // A fork child's last VMA: the parent forgets it. (Taken in its
-            // own statement, so our mutex is unlocked before the parent's is
-            // taken.)
-            let parent = space.inner.lock().parent.take();
-            if let Some(p) = parent {
-                p.forget_fork(&space);
-            }
-        }
-    }
-
-    fn fault(space: SpaceBorrow<'_>, vmf: &VmFault) -> VmFaultReason {
-        crate::memory::handle_fault(&space, vmf, false)
-    }
-
-    fn pfn_mkwrite(space: SpaceBorrow<'_>, vmf: &VmFault) -> VmFaultReason {
-        crate::memory::handle_fault(&space, vmf, true)
     }
 }
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A safe abstraction for `struct vm_operations_struct`: the `open`, `close`,
-//! `fault` and `pfn_mkwrite` callbacks of a VMA whose pages a driver provides
-//! itself (`VM_PFNMAP`), with per-VMA data in `vm_private_data`.
+//! `fault`, `pfn_mkwrite` and `access` callbacks of a VMA whose pages a
+//! driver provides itself (`VM_PFNMAP`), with per-VMA data in
+//! `vm_private_data`.
 //!
 //! Rust-for-Linux has no such abstraction yet (C header:
 //! `include/linux/mm.h`; callers in `mm/memory.c` and `mm/vma.c`). The shape
@@ -26,9 +27,73 @@
 use core::{ffi::c_void, marker::PhantomData};
 use kernel::{
     bindings,
+    error::Result,
     mm::virt::{flags, VmaNew, VmaRef},
     types::ForeignOwnable,
 };
+
+extern "C" {
+    /// `vm_flags_set()` (static inline in C), from `rust/helpers.c`. Takes a
+    /// `struct vm_area_struct *` (as `c_void`: its bindgen type is not
+    /// FFI-safe).
+    fn pagearena_vm_flags_set(vma: *mut c_void, flags: bindings::vm_flags_t);
+}
+
+/// A VMA that `vm_ops->open` is setting up: a new copy of a VMA (by `fork`,
+/// a split, `mremap`), with its mm's mmap lock held for writing.
+///
+/// # Invariants
+///
+/// `vma` is the VMA passed to `vm_ops->open`, valid and write-locked (mmap
+/// write lock) for as long as `self` lives.
+pub struct VmaOpen {
+    vma: *mut bindings::vm_area_struct,
+}
+
+impl VmaOpen {
+    /// The VMA.
+    pub fn vma(&self) -> &VmaRef {
+        // SAFETY: Valid and write-locked (type invariant), which is more than
+        // the read lock `VmaRef` needs.
+        unsafe { VmaRef::from_raw(self.vma) }
+    }
+
+    /// Sets `VM_WIPEONFORK` on the VMA. On a child's VMA (`dup_mmap` calls
+    /// `open` before `copy_page_range`, and copies only if the child's VMA
+    /// lacks the flag) this keeps the parent's PTEs out of the child, whatever
+    /// `madvise(MADV_KEEPONFORK)` did to the parent's VMA.
+    pub fn set_wipeonfork(&self) {
+        // SAFETY: The VMA is valid and its mm's mmap lock is held for writing
+        // (type invariant), which `vm_flags_set` needs (it also takes the
+        // VMA's write lock, already held by `dup_mmap` for a child).
+        // `VM_WIPEONFORK` changes nothing `vmf_insert_pfn*` checks.
+        unsafe { pagearena_vm_flags_set(self.vma.cast(), flags::WIPEONFORK) };
+    }
+}
+
+/// The buffer of a `vm_ops->access` call (a debugger or `/proc/PID/mem`
+/// reading or writing the VMA's memory).
+pub enum AccessBuf<'a> {
+    /// Read the VMA's memory into this buffer.
+    Read(&'a mut [u8]),
+    /// Write this buffer into the VMA's memory.
+    Write(&'a [u8]),
+}
+
+impl AccessBuf<'_> {
+    /// Bytes to move.
+    pub fn len(&self) -> usize {
+        match self {
+            AccessBuf::Read(b) => b.len(),
+            AccessBuf::Write(b) => b.len(),
+        }
+    }
+
+    /// Whether there is nothing to move.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// What a fault handler tells the kernel (`vm_fault_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,8 +133,10 @@ pub trait VmOperations: 'static {
     /// `mremap`). Returns the data the copy owns, or `None` if there is none
     /// to give it (for example when an allocation failed: `open` cannot fail,
     /// so faults on such a VMA then see no data).
-    fn open(vma: &VmaRef, data: <Self::Data as ForeignOwnable>::Borrowed<'_>)
-        -> Option<Self::Data>;
+    fn open(
+        vma: &VmaOpen,
+        data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+    ) -> Option<Self::Data>;
 
     /// `vma` goes away; its data is handed back.
     fn close(_vma: &VmaRef, data: Self::Data) {
@@ -87,6 +154,17 @@ pub trait VmOperations: 'static {
         data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
         vmf: &VmFault,
     ) -> VmFaultReason;
+
+    /// Another process (ptrace, `/proc/PID/mem`, `access_process_vm`) reads
+    /// or writes the VMA's memory at `addr`, within one page, because
+    /// `get_user_pages` cannot reach `VM_PFNMAP` memory (`vm_ops->access`,
+    /// as `generic_access_phys` does for `/dev/mem`). Returns the bytes moved.
+    fn access(
+        data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        vma: &VmaRef,
+        addr: usize,
+        buf: AccessBuf<'_>,
+    ) -> Result<usize>;
 }
 
 /// The C table of a [`VmOperations`] implementation.
@@ -107,6 +185,7 @@ impl<T: VmOperations> VmOpsTable<T> {
         table.close = Some(close_callback::<T>);
         table.fault = Some(fault_callback::<T>);
         table.pfn_mkwrite = Some(pfn_mkwrite_callback::<T>);
+        table.access = Some(access_callback::<T>);
         if T::FAULT_UNDER_VMA_LOCK {
             table.map_pages = Some(map_pages_nothing);
         }
@@ -126,27 +205,38 @@ pub const INSTALL_EXTRA_FLAGS: bindings::vm_flags_t = flags::DONTEXPAND
     | flags::IO
     | flags::NORESERVE;
 
+/// Whether a VMA with `vm_flags` is a shared mapping that `vmf_insert_pfn*`
+/// accept with `VM_PFNMAP`: `VM_SHARED`, or `VM_MAYSHARE` without
+/// `VM_MAYWRITE` (a `MAP_SHARED` mapping of a file opened read-only, whose
+/// `VM_SHARED` the kernel clears). Anything else is a COW mapping
+/// (`is_cow_mapping`), on which they `BUG()`.
+pub fn is_shared_mapping(vm_flags: bindings::vm_flags_t) -> bool {
+    vm_flags & flags::SHARED != 0
+        || (vm_flags & flags::MAYSHARE != 0 && vm_flags & flags::MAYWRITE == 0)
+}
+
 /// Sets up `vma`, being created by `f_ops->mmap`, as a shared `VM_PFNMAP`
 /// mapping run by `ops`, owning `data`, with `extra` VMA flags added (a
 /// subset of [`INSTALL_EXTRA_FLAGS`]).
 ///
-/// The VMA must be a shared mapping (`vmf_insert_pfn*` `BUG()`s on a COW
-/// mapping with `VM_PFNMAP`) and not `VM_MIXEDMAP`, and `extra` must be in
-/// [`INSTALL_EXTRA_FLAGS`]: otherwise this returns `data` back as the error,
-/// having changed nothing.
+/// The VMA must be a shared mapping ([`is_shared_mapping`]; `vmf_insert_pfn*`
+/// `BUG()`s on a COW mapping with `VM_PFNMAP`) and not `VM_MIXEDMAP`, and
+/// `extra` must be in [`INSTALL_EXTRA_FLAGS`]: otherwise this returns `data`
+/// back as the error, having changed nothing.
 pub fn install<T: VmOperations>(
     vma: &VmaNew,
     ops: &'static VmOpsTable<T>,
     data: T::Data,
     extra: bindings::vm_flags_t,
 ) -> Result<(), T::Data> {
-    if vma.flags() & flags::SHARED == 0 || extra & !INSTALL_EXTRA_FLAGS != 0 {
+    if !is_shared_mapping(vma.flags()) || extra & !INSTALL_EXTRA_FLAGS != 0 {
         return Err(data);
     }
     let raw = vma.as_ptr();
-    // `VM_PFNMAP` is valid with `VM_SHARED` and without `VM_MIXEDMAP`
-    // (checked just below; `extra` cannot add it). The table is `'static`,
-    // and `vm_private_data` owns `data` from here until `close`.
+    // `VM_PFNMAP` is valid on a shared mapping without `VM_MIXEDMAP`
+    // (checked just above and below; `extra` cannot add either). The table
+    // is `'static`, and `vm_private_data` owns `data` from here until
+    // `close`.
     // SAFETY: `vma` is in initial setup in `f_ops->mmap` (`VmaNew`'s
     // invariant): nothing else accesses these fields concurrently.
     unsafe {
@@ -260,18 +350,21 @@ unsafe fn private(vma: *const bindings::vm_area_struct) -> *mut c_void {
 /// Called by the kernel only, on a copy of a VMA run by `T`'s table, with the
 /// mmap write lock held.
 unsafe extern "C" fn open_callback<T: VmOperations>(vma: *mut bindings::vm_area_struct) {
-    // SAFETY: The kernel calls `open` with a valid VMA, under the mmap write
-    // lock, which is stronger than the read lock `VmaRef` needs.
-    let vref = unsafe { VmaRef::from_raw(vma) };
+    // INVARIANT: The kernel calls `open` with a valid VMA, under its mm's
+    // mmap write lock, held for the whole call.
+    let vopen = VmaOpen { vma };
     // SAFETY: `vma` is run by `T`'s table (callers' guarantee).
     let ptr = unsafe { private(vma) };
     let new = if ptr.is_null() {
+        // A VMA without data faults nothing in, so it has no PTEs; keep it so
+        // in any child.
+        vopen.set_wipeonfork();
         None
     } else {
         // SAFETY: The copied pointer is the data of the VMA this one was copied
         // from, which is alive: the kernel holds its mmap lock and has not
         // closed it. We only borrow it.
-        T::open(vref, unsafe { T::Data::borrow(ptr) })
+        T::open(&vopen, unsafe { T::Data::borrow(ptr) })
     };
     // SAFETY: The copy is not yet visible to faults (mmap write lock), so this
     // write races with nothing. From here the copy owns its own data.
@@ -363,4 +456,48 @@ unsafe extern "C" fn map_pages_nothing(
     _end: usize,
 ) -> bindings::vm_fault_t {
     0
+}
+
+/// # Safety
+///
+/// Called by the kernel only (`__access_remote_vm`), for a VMA run by `T`'s
+/// table, with the VMA's mm's mmap read lock held, `buf` valid for `len`
+/// bytes and `addr..addr + len` within one page of the VMA.
+unsafe extern "C" fn access_callback<T: VmOperations>(
+    vma: *mut bindings::vm_area_struct,
+    addr: usize,
+    buf: *mut c_void,
+    len: core::ffi::c_int,
+    write: core::ffi::c_int,
+) -> core::ffi::c_int {
+    let Ok(len) = usize::try_from(len) else {
+        return kernel::error::code::EINVAL.to_errno();
+    };
+    if buf.is_null() || len == 0 {
+        return 0;
+    }
+    // SAFETY: The caller holds the mmap read lock, which `VmaRef` needs.
+    let vref = unsafe { VmaRef::from_raw(vma) };
+    // SAFETY: `vma` is run by `T`'s table.
+    let ptr = unsafe { private(vma) };
+    if ptr.is_null() {
+        return kernel::error::code::EIO.to_errno();
+    }
+    // SAFETY: `__access_remote_vm` passes its own kernel buffer, valid for
+    // `len` bytes and not otherwise accessed during the call; reading fills
+    // it, writing only reads it.
+    let abuf = unsafe {
+        if write != 0 {
+            AccessBuf::Write(core::slice::from_raw_parts(buf.cast::<u8>(), len))
+        } else {
+            AccessBuf::Read(core::slice::from_raw_parts_mut(buf.cast::<u8>(), len))
+        }
+    };
+    // SAFETY: The VMA owns its data until `close`, which cannot run while
+    // the mmap lock is held; we only borrow it for the call.
+    let data = unsafe { T::Data::borrow(ptr) };
+    match T::access(data, vref, addr, abuf) {
+        Ok(n) => core::ffi::c_int::try_from(n).unwrap_or(0),
+        Err(e) => e.to_errno(),
+    }
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The page-fault handler (`mm/memory.c`) in the kernel: it turns faults on
-//! `/dev/pagearena` VMAs into calls on the core's [`Mm`] and the core's
-//! answers into PTEs.
+//! The page-fault handler (`handle_mm_fault` in `mm/memory.c`) in the
+//! kernel: it turns faults on `/dev/pagearena` VMAs into calls on the core's
+//! [`Mm`] and the core's answers into PTEs; and it serves `vm_ops->access`
+//! (debuggers, `/proc/PID/mem`) the same way.
 //!
 //! The kernel calls in through [`crate::vm_ops`] for two events on a VMA of
 //! the device (a shared `VM_PFNMAP` mapping with write-notify, so every PTE
@@ -18,12 +19,10 @@
 //! alone: then `pfn_mkwrite` lets the kernel make the existing PTE writable).
 //!
 //! Everything happens under the space's mutex (no global lock is held across
-//! a fault; the buddy and node-cache spinlocks are taken for single
-//! operations inside). A write on a page without a PTE zeroes a frame before
-//! taking the mutex. The core zaps a page's user PTEs in every process
-//! ([`crate::rmap`]) before its entry stops referencing a frame, so no PTE
-//! ever points at a frame the space no longer references: that is what makes
-//! `insert_pfn` sound.
+//! a fault; the buddy spinlock is taken for single allocations inside). A
+//! write on a page without a PTE zeroes a frame before taking the mutex. Why
+//! the PTEs made here can never outlive their frames is the frame-lifetime
+//! protocol at the top of `rust/pagearena_main.rs`.
 //!
 //! [`Mm`]: crate::mm::fault::Mm
 //! [`Mm::read_fault`]: crate::mm::fault::Mm::read_fault
@@ -35,11 +34,16 @@ use crate::{
         error::Error as MmError,
         fault::{alloc_zeroed_frame, put_frame, FaultKind, ReadMap},
         memory::{Pfn, PAGE_SIZE},
+        pagetable::PteKind,
     },
     space::{Space, SpaceInner},
-    vm_ops::{VmFault, VmFaultReason},
+    vm_ops::{self, AccessBuf, VmFault, VmFaultReason},
 };
-use kernel::sync::MutexGuard;
+use kernel::{
+    mm::virt::{flags, VmaRef},
+    prelude::*,
+    sync::MutexGuard,
+};
 
 /// Handles a fault on `space` (`mkwrite`: from `pfn_mkwrite`).
 pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReason {
@@ -119,12 +123,13 @@ fn map(a: &Arena, vmf: &VmFault, addr: usize, pfn: Option<Pfn>, writable: bool) 
             None => return VmFaultReason::SIGBUS,
         },
     };
-    // The frame is the zero frame (alive for the arena's whole life) or one
-    // the space's page table references, under the mutex our caller holds.
-    // The core drops that reference only after zapping the page's user PTEs
-    // everywhere (`zap` in `Mm::write_fault`); a dying space has no VMAs.
-    // SAFETY: So the frame stays allocated, and is not reused, until every
-    // PTE we make is gone.
+    // SAFETY: The frame is the zero frame (alive for the arena's whole life)
+    // or one this page's entry maps, under the space mutex our caller holds;
+    // the PTE goes into a VMA of this space, at this page's offset in the
+    // space's window. By the frame-lifetime protocol (top of
+    // `rust/pagearena_main.rs`: rules 1-3 for where PTEs come from, 4 for
+    // the order of zap and put) the frame stays allocated, and is not
+    // reused, until every PTE we make is gone.
     unsafe { vmf.insert_pfn(addr, kpfn, writable) }
 }
 
@@ -182,4 +187,59 @@ fn read_fault(a: &Arena, space: &Space, vmf: &VmFault, idx: u64) -> VmFaultReaso
     }
     space.sync_counters(&inner.mm);
     r
+}
+
+/// `vm_ops->access` on page `addr` of `vma`, a VMA of `space`: reads the
+/// page as it is (zeros for an untouched or zero-mapped page) or writes it
+/// as a write fault would (demand zero, COW, reuse), zapping what the fault
+/// would zap. Writes need `VM_WRITE`, as `get_user_pages` does for shared
+/// mappings, even with `FOLL_FORCE`. Returns the bytes moved (up to the end
+/// of the page).
+pub fn access(space: &Space, vma: &VmaRef, addr: usize, buf: AccessBuf<'_>) -> Result<usize> {
+    let a = arena();
+    if addr < vma.start() || addr >= vma.end() {
+        return Err(EFAULT);
+    }
+    let pgoff = vm_ops::pgoff(vma) + ((addr - vma.start()) >> kernel::page::PAGE_SHIFT);
+    let idx = match pgoff.checked_sub(space.window.base) {
+        Some(i) if i < space.window.pages => i as u64,
+        _ => return Err(EFAULT),
+    };
+    let at = addr & (PAGE_SIZE - 1);
+    let n = buf.len().min(PAGE_SIZE - at);
+    let mut inner = space.inner.lock();
+    match buf {
+        AccessBuf::Read(b) => {
+            let b = &mut b[..n];
+            match inner.mm.pt.lookup(&a.mem, idx).kind() {
+                PteKind::Frame(pfn) => a.mem.read_bytes(pfn, at, b).ok_or(EFAULT)?,
+                PteKind::None | PteKind::Zero => b.fill(0),
+                PteKind::Swap(_) => return Err(EIO),
+            }
+        }
+        AccessBuf::Write(b) => {
+            if vma.flags() & flags::WRITE == 0 {
+                return Err(EFAULT);
+            }
+            let mut none = None;
+            // As `pfn_mkwrite` (`mapped`): any PTE of the page is zapped if
+            // the frame changes, whichever process has one.
+            let w =
+                inner
+                    .mm
+                    .write_fault(a, &mut PtNodes { arena: a }, idx, &mut none, true, || {
+                        space.window.zap(idx, 1)
+                    });
+            space.sync_counters(&inner.mm);
+            let w = w.map_err(|e| {
+                if e == MmError::NoMemory {
+                    a.count(Event::OomFault);
+                }
+                Error::from(e)
+            })?;
+            a.count(event(w.kind));
+            a.mem.write_bytes(w.pfn, at, &b[..n]).ok_or(EFAULT)?;
+        }
+    }
+    Ok(n)
 }

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The arena's counters in one snapshot (`/proc/vmstat`'s numbers): what
+//! the stats ioctl returns and debugfs `vmstat` prints.
+
+use crate::{
+    arena::{arena, Event},
+    space, uapi,
+};
+
+/// The arena's counters.
+pub fn stats() -> uapi::PagearenaStats {
+    let a = arena();
+    let (nr_free, _) = a.buddyinfo();
+    let slabs = a.slabinfo();
+    let ev = a.events();
+    let nr_spaces = space::nr_spaces();
+    uapi::PagearenaStats {
+        version: uapi::PAGEARENA_UAPI_VERSION,
+        reserved: 0,
+        nr_frames: a.nr_frames() as u64,
+        nr_free: nr_free as u64,
+        nr_spaces,
+        nr_pt_nodes: a.nr_page_table_frames(),
+        nr_slab_frames: slabs
+            .iter()
+            .map(|s| (s.num_slabs * s.pagesperslab as usize) as u64)
+            .sum(),
+        pgfault: ev[Event::PgFault as usize],
+        zero_page_fault: ev[Event::ZeroFault as usize],
+        demand_zero_fault: ev[Event::DemandZeroFault as usize],
+        cow_fault: ev[Event::CowFault as usize],
+        cow_reuse_fault: ev[Event::CowReuseFault as usize],
+        minor_fault: ev[Event::MinorFault as usize],
+        oom_fault: ev[Event::OomFault as usize],
+        fault_around: ev[Event::FaultAround as usize],
+        space_clone: ev[Event::Clone as usize],
+        fork_snapshot: ev[Event::ForkSnapshot as usize],
+    }
+}
