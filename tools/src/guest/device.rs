@@ -12,11 +12,11 @@ pub const TESTS: &[Test] = &[
         run: device_node,
     },
     Test {
-        name: "INFO returns the version, page size and loaded arena size",
+        name: "INFO returns the version, page size and the arena size the buddy accounts for",
         run: info_reports_params,
     },
     Test {
-        name: "64 opens give 64 working spaces",
+        name: "64 opens give 64 working spaces, each mapped, faulted and isolated",
         run: many_opens,
     },
     Test {
@@ -63,9 +63,8 @@ fn device_node(_: &Ctx) -> Outcome {
 }
 
 fn info_reports_params(ctx: &Ctx) -> Outcome {
-    let info = Space::open()
-        .and_then(|s| s.info())
-        .map_err(|e| format!("INFO: {e}"))?;
+    let s = Space::open().map_err(|e| format!("open: {e}"))?;
+    let info = s.info().map_err(|e| format!("INFO: {e}"))?;
     ensure(info.version == uapi::PAGEARENA_UAPI_VERSION, || {
         format!("version {}", info.version)
     })?;
@@ -74,21 +73,55 @@ fn info_reports_params(ctx: &Ctx) -> Outcome {
     ensure(info.page_size == page, || {
         format!("page_size {} != {page}", info.page_size)
     })?;
+    // The frames the arena really has: free blocks in buddyinfo (counted by
+    // order), plus slab and page-table frames, plus the zero frame; no data
+    // frame is held by the idle arena.
+    let st = s.stats().map_err(|e| format!("STATS: {e}"))?;
+    let buddy = std::fs::read_to_string(super::paging::debugfs_dir()?.join("buddyinfo"))
+        .map_err(|e| format!("buddyinfo: {e}"))?;
+    let free: u64 = buddy
+        .split_whitespace()
+        .skip(4)
+        .enumerate()
+        .map(|(order, n)| n.parse::<u64>().unwrap_or(0) << order)
+        .sum();
+    let accounted = free + st.nr_slab_frames + st.nr_pt_nodes + 1;
+    ensure(free == st.nr_free && info.arena_frames == accounted, || {
+        format!(
+            "INFO says {} frames; buddyinfo free {free} (STATS {}) + slab {} + page tables {} + zero = {accounted}",
+            info.arena_frames, st.nr_free, st.nr_slab_frames, st.nr_pt_nodes
+        )
+    })?;
     let want = ctx.arena_mb * (1 << 20) / u64::from(page);
     ensure(info.arena_frames == want, || {
-        format!("arena_frames {} != {want}", info.arena_frames)
+        format!("arena_frames {} != {want} (arena_mb)", info.arena_frames)
     })
 }
 
-fn many_opens(ctx: &Ctx) -> Outcome {
+fn many_opens(_: &Ctx) -> Outcome {
+    let ps = crate::dev::page_size();
     let spaces: Vec<Space> = (0..64)
         .map(|_| Space::open())
         .collect::<Result<_, _>>()
         .map_err(|e| format!("open: {e}"))?;
-    for s in &spaces {
-        let info = s.info().map_err(|e| format!("INFO: {e}"))?;
-        ensure(info.arena_frames == ctx.arena_mb * 256, || {
-            "INFO differs between spaces".into()
+    let maps = spaces
+        .iter()
+        .map(|s| s.map(0, 2 * ps))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("mmap: {e}"))?;
+    for (i, m) in maps.iter().enumerate() {
+        ensure(m.read(ps) == 0, || {
+            format!("space {i}: untouched page not zero")
+        })?;
+        m.write(0, 0x5eed_0000 + i as u64);
+    }
+    for (i, (s, m)) in spaces.iter().zip(&maps).enumerate() {
+        ensure(m.read(0) == 0x5eed_0000 + i as u64, || {
+            format!("space {i} reads {:#x}: another space's data", m.read(0))
+        })?;
+        let st = s.space_stats().map_err(|e| format!("SPACE_STATS: {e}"))?;
+        ensure(st.resident == 1, || {
+            format!("space {i}: {} resident pages, want 1", st.resident)
         })?;
     }
     Ok(())

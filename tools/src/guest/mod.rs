@@ -4,6 +4,7 @@
 pub mod device;
 pub mod mm_core;
 pub mod paging;
+pub mod surface;
 
 use std::path::PathBuf;
 
@@ -53,7 +54,7 @@ pub struct Test {
 
 /// Every test, in the order they run.
 pub fn all() -> Vec<Test> {
-    [device::TESTS, mm_core::TESTS, paging::TESTS].concat()
+    [device::TESTS, mm_core::TESTS, paging::TESTS, surface::TESTS].concat()
 }
 
 /// Fails with `msg` unless `cond`.

@@ -23,7 +23,7 @@ pub const TESTS: &[Test] = &[
         run: mprotect_round_trip,
     },
     Test {
-        name: "reading 1 GiB of a new space reads zeros and costs only page-table frames",
+        name: "reading 1 GiB of a new space reads zeros and costs only page-table frames, one frame a node",
         run: zero_sweep,
     },
     Test {
@@ -75,7 +75,7 @@ pub const TESTS: &[Test] = &[
         run: threads,
     },
     Test {
-        name: "exhaustion: the writer gets SIGBUS, other spaces carry on",
+        name: "exhaustion: the writer gets SIGBUS; other spaces' pages stay readable and writable while the arena is full",
         run: exhaustion,
     },
     Test {
@@ -98,6 +98,14 @@ pub const TESTS: &[Test] = &[
         name: "rmmod is refused while mapped; then every frame comes back",
         run: unload_returns_everything,
     },
+    Test {
+        name: "the leak check at unload sees one leaked page-table node",
+        run: unload_sees_a_leaked_node,
+    },
+    Test {
+        name: "without slab_debug (the production slab layout): clone, fork-COW, threads, exhaustion",
+        run: without_slab_debug,
+    },
 ];
 
 fn samples(_: &Ctx) -> Outcome {
@@ -119,28 +127,28 @@ fn samples(_: &Ctx) -> Outcome {
     Ok(())
 }
 
-fn err(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
+pub(super) fn err(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
-fn open() -> Result<Space, String> {
+pub(super) fn open() -> Result<Space, String> {
     Space::open().map_err(err("open"))
 }
 
-fn map(s: &Space, pages: usize) -> Result<Mapping, String> {
+pub(super) fn map(s: &Space, pages: usize) -> Result<Mapping, String> {
     s.map(0, pages * page_size()).map_err(err("mmap"))
 }
 
 /// A value that says which page it was written to, and by whom.
-fn stamp(tag: u64, page: usize) -> u64 {
+pub(super) fn stamp(tag: u64, page: usize) -> u64 {
     (tag << 32) | page as u64
 }
 
-fn states(s: &Space, start: u64, n: u64) -> Result<Vec<u64>, String> {
+pub(super) fn states(s: &Space, start: u64, n: u64) -> Result<Vec<u64>, String> {
     s.page_state(start, n).map_err(err("PAGE_STATE"))
 }
 
-fn stats(s: &Space) -> Result<uapi::PagearenaStats, String> {
+pub(super) fn stats(s: &Space) -> Result<uapi::PagearenaStats, String> {
     s.stats().map_err(err("STATS"))
 }
 
@@ -149,7 +157,11 @@ fn space_stats(s: &Space) -> Result<uapi::PagearenaSpaceStats, String> {
 }
 
 /// Checks how a child ended.
-fn child_exit(what: &str, r: io::Result<Result<i32, i32>>, want: Result<i32, i32>) -> Outcome {
+pub(super) fn child_exit(
+    what: &str,
+    r: io::Result<Result<i32, i32>>,
+    want: Result<i32, i32>,
+) -> Outcome {
     let got = r.map_err(err(what))?;
     ensure(got == want, || {
         format!("{what}: child ended {got:?} (Ok = exit code, Err = signal), want {want:?}")
@@ -260,15 +272,18 @@ fn zero_sweep(_: &Ctx) -> Outcome {
     ensure(st.zero_mapped == pages as u64 && st.resident == 0, || {
         format!("zero_mapped {} resident {}", st.zero_mapped, st.resident)
     })?;
+    // The only frames used are page-table nodes, one frame each.
     let used = before.nr_free - after.nr_free;
-    let slab = after.nr_slab_frames - before.nr_slab_frames;
-    ensure(used == slab, || {
-        format!("{used} frames used, but page tables grew by {slab} frames")
-    })?;
+    let nodes = after.nr_pt_nodes - before.nr_pt_nodes;
+    ensure(
+        used == nodes && after.nr_slab_frames == before.nr_slab_frames,
+        || format!("{used} frames used, but page tables grew by {nodes} frames"),
+    )?;
     // 512 entries per leaf node: 512 leaves, 1 + 1 + 1 above.
-    ensure(st.pt_nodes == (pages as u64).div_ceil(512) + 3, || {
-        format!("{} page-table nodes", st.pt_nodes)
-    })?;
+    ensure(
+        st.pt_nodes == (pages as u64).div_ceil(512) + 3 && nodes == st.pt_nodes,
+        || format!("{} page-table nodes ({nodes} frames)", st.pt_nodes),
+    )?;
     // A read fault maps its fault-around window (16 pages by default).
     let faults = after.zero_page_fault - before.zero_page_fault;
     let around = after.fault_around - before.fault_around;
@@ -475,22 +490,22 @@ fn shared_mappings(_: &Ctx) -> Outcome {
 }
 
 /// A pipe end pair for lock-step between parent and child.
-struct Pipe([i32; 2]);
+pub(super) struct Pipe([i32; 2]);
 
 impl Pipe {
-    fn new() -> Result<Self, String> {
+    pub(super) fn new() -> Result<Self, String> {
         let mut p = [0; 2];
         // SAFETY: creates a pipe into our array.
         crate::dev::cvt(unsafe { libc::pipe(p.as_mut_ptr()) }).map_err(err("pipe"))?;
         Ok(Self(p))
     }
 
-    fn post(&self) {
+    pub(super) fn post(&self) {
         // SAFETY: writes one byte from our stack.
         unsafe { libc::write(self.0[1], [1u8].as_ptr().cast(), 1) };
     }
 
-    fn wait(&self) -> bool {
+    pub(super) fn wait(&self) -> bool {
         let mut b = [0u8];
         // SAFETY: reads one byte into our stack.
         unsafe { libc::read(self.0[0], b.as_mut_ptr().cast(), 1) == 1 }
@@ -679,7 +694,7 @@ fn fork_shared(_: &Ctx) -> Outcome {
 
 /// A fork-COW space with `n` pages written `stamp(1, p)` (and one page left
 /// zero-mapped, one untouched), mapped.
-fn cow_space(n: usize) -> Result<(Space, Mapping), String> {
+pub(super) fn cow_space(n: usize) -> Result<(Space, Mapping), String> {
     let s = open()?;
     s.set_fork_mode(uapi::PAGEARENA_FORK_COW)
         .map_err(err("SET_FORK_MODE"))?;
@@ -929,6 +944,16 @@ fn threads(_: &Ctx) -> Outcome {
     })
 }
 
+/// Makes `SIGBUS` end this (child) process with exit code 77.
+pub(super) fn exit_77_on_sigbus() {
+    // SAFETY: installs a handler that only calls `_exit`.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = exit_on_sigbus as *const () as usize;
+        libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
+    }
+}
+
 extern "C" fn exit_on_sigbus(_: i32) {
     // SAFETY: `_exit` is async-signal-safe.
     unsafe { libc::_exit(77) };
@@ -936,6 +961,12 @@ extern "C" fn exit_on_sigbus(_: i32) {
 
 fn exhaustion(ctx: &Ctx) -> Outcome {
     let ps = page_size();
+    // A space with data before the arena fills up.
+    let other = open()?;
+    let om = map(&other, 64)?;
+    for p in 0..64 {
+        om.write(p * ps, stamp(5, p));
+    }
     let s = open()?;
     let before = stats(&s)?;
     let pages = 2 * (ctx.arena_mb as usize) * (1 << 20) / ps;
@@ -943,12 +974,7 @@ fn exhaustion(ctx: &Ctx) -> Outcome {
     child_exit(
         "writer",
         in_child(|| {
-            // SAFETY: installs a handler that only calls `_exit`.
-            unsafe {
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = exit_on_sigbus as *const () as usize;
-                libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
-            }
+            exit_77_on_sigbus();
             for p in 0..pages {
                 m.write(p * ps, 1);
             }
@@ -960,6 +986,24 @@ fn exhaustion(ctx: &Ctx) -> Outcome {
     ensure(mid.oom_fault > before.oom_fault, || {
         "no OOM fault counted".into()
     })?;
+    ensure(mid.nr_free < 8, || {
+        format!("the arena is not full: {} frames free", mid.nr_free)
+    })?;
+    // While it is full, the other space's pages (each its own frame) can be
+    // read and written: nothing needs a new frame.
+    for p in 0..64 {
+        ensure(om.read(p * ps) == stamp(5, p), || {
+            format!("other space's page {p} unreadable while the arena is full")
+        })?;
+        om.write(p * ps, stamp(6, p));
+    }
+    for p in 0..64 {
+        ensure(om.read(p * ps) == stamp(6, p), || {
+            format!("other space's page {p} lost a write while the arena is full")
+        })?;
+    }
+    drop(om);
+    drop(other);
     // The arena is full; another space can still read (zero page needs only
     // nodes, which may also be out) and the kernel is fine. Free it and
     // check another space works and everything came back.
@@ -976,10 +1020,11 @@ fn exhaustion(ctx: &Ctx) -> Outcome {
     drop(mt);
     drop(t);
     let st = stats(&open()?)?;
-    // Every data frame is back (slab caches may keep an empty slab).
+    // Every data frame is back (slab caches may keep an empty slab); the
+    // other space's were taken before `before`.
     let (b, a) = (
-        before.nr_free + before.nr_slab_frames,
-        st.nr_free + st.nr_slab_frames,
+        before.nr_free + before.nr_slab_frames + 64 + before.nr_pt_nodes,
+        st.nr_free + st.nr_slab_frames + st.nr_pt_nodes,
     );
     ensure(a == b, || {
         format!("free + slab frames: {a} after, {b} before")
@@ -1119,7 +1164,7 @@ fn bad_ioctls(_: &Ctx) -> Outcome {
     )
 }
 
-fn debugfs_dir() -> Result<std::path::PathBuf, String> {
+pub(super) fn debugfs_dir() -> Result<std::path::PathBuf, String> {
     let dir = std::path::PathBuf::from("/sys/kernel/debug/pagearena");
     if !dir.exists() {
         // SAFETY: mounts debugfs at its usual place, from C strings.
@@ -1150,6 +1195,7 @@ fn debugfs_files(_: &Ctx) -> Outcome {
     for key in [
         "nr_free_pages",
         "nr_arena_pages",
+        "nr_page_table_pages",
         "pgfault",
         "zero_page_fault",
         "demand_zero_fault",
@@ -1178,7 +1224,6 @@ fn debugfs_files(_: &Ctx) -> Outcome {
     let slab = read("slabinfo")?;
     ensure(
         slab.starts_with("slabinfo - version: 2.1\n")
-            && slab.lines().any(|l| l.starts_with("pa_pgtable "))
             && slab.lines().any(|l| l.starts_with("pa_space ")),
         || format!("slabinfo: {slab}"),
     )?;
@@ -1230,4 +1275,76 @@ fn unload_returns_everything(ctx: &Ctx) -> Outcome {
     ensure(lines.iter().any(|l| l.contains("nothing leaked")), || {
         format!("no 'nothing leaked' line at unload:\n{}", lines.join("\n"))
     })
+}
+
+fn unload_sees_a_leaked_node(ctx: &Ctx) -> Outcome {
+    ctx.unload().map_err(err("rmmod"))?;
+    ctx.load(&format!("arena_mb={} selftest_leak_node=1", ctx.arena_mb))
+        .map_err(err("insmod selftest_leak_node=1"))?;
+    let r = (|| -> Outcome {
+        // Some real work first, so the check has more than the leak to count.
+        let s = open()?;
+        let m = map(&s, 600)?;
+        for p in 0..600 {
+            m.write(p * page_size(), 1);
+        }
+        let st = stats(&s)?;
+        drop(m);
+        drop(s);
+        let total = st.nr_frames;
+        let mut log = Kmsg::from_now().map_err(err("kmsg"))?;
+        ctx.unload().map_err(err("rmmod"))?;
+        let lines = log.read_new().map_err(err("kmsg"))?;
+        let want = format!(
+            "unload: LEAK: {}/{total} frames free, 1 page-table nodes and 0 spaces in use",
+            total - 1
+        );
+        ensure(lines.iter().any(|l| l.contains(&want)), || {
+            format!("no '{want}' at unload:\n{}", lines.join("\n"))
+        })
+    })();
+    let _ = ctx.unload();
+    ctx.restore()?;
+    r
+}
+
+/// Objects per slab of `pa_space`, from debugfs `slabinfo`.
+fn space_objs_per_slab() -> Result<u64, String> {
+    let slab = std::fs::read_to_string(debugfs_dir()?.join("slabinfo")).map_err(err("slabinfo"))?;
+    slab.lines()
+        .find(|l| l.starts_with("pa_space "))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| format!("slabinfo: {slab}"))
+}
+
+fn without_slab_debug(ctx: &Ctx) -> Outcome {
+    let debug_per_slab = space_objs_per_slab()?;
+    ctx.unload().map_err(err("rmmod"))?;
+    ctx.load(&format!("arena_mb={}", ctx.arena_mb))
+        .map_err(err("insmod without slab_debug"))?;
+    let r = (|| -> Outcome {
+        // Without red zones and tags more `pa_space` objects fit a slab.
+        let per_slab = space_objs_per_slab()?;
+        ensure(per_slab > debug_per_slab, || {
+            format!("{per_slab} pa_space objects per slab, {debug_per_slab} with slab_debug: not the production layout")
+        })?;
+        for t in TESTS.iter().filter(|t| {
+            [
+                "clone: ",
+                "fork-COW: the child's writes",
+                "8 threads",
+                "exhaustion",
+                "write-then-read",
+            ]
+            .iter()
+            .any(|n| t.name.starts_with(n))
+        }) {
+            (t.run)(ctx).map_err(|e| format!("{} (slab_debug=0): {e}", t.name))?;
+        }
+        Ok(())
+    })();
+    let _ = ctx.unload();
+    ctx.restore()?;
+    r
 }
