@@ -386,7 +386,8 @@ impl NodeAllocator for PtNodes<'_> {
     fn free_node(&mut self, node: Pfn) -> MmResult {
         let a = self.arena;
         release_node(&a.frames, node)?;
+        a.buddy.lock().free(&a.frames, node, 0)?;
         a.pt_frames.fetch_sub(1, Ordering::Relaxed);
-        a.buddy.lock().free(&a.frames, node, 0)
+        Ok(())
     }
 }

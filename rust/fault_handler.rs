@@ -78,10 +78,16 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
             Ok(w) => {
                 a.count(event(w.kind));
                 if w.in_place && mkwrite {
-                    VmFaultReason::MKWRITE
-                } else {
-                    map(a, vmf, vmf.address(), Some(w.pfn), true)
+                    // The frame stays, its PTE becomes writable. Not by
+                    // returning 0 from `pfn_mkwrite` (`finish_mkwrite_fault`
+                    // upgrades the PTE after our mutex is dropped, checking
+                    // only `pte_same`: a snapshot and a read fault in between
+                    // could rebuild the same read-only PTE to a now shared
+                    // frame), but here, under the mutex: this PTE goes, and
+                    // a writable one takes its place.
+                    vmf.vma().zap_vma_range(vmf.address(), PAGE_SIZE);
                 }
+                map(a, vmf, vmf.address(), Some(w.pfn), true)
             }
             Err(e) => failed(a, e),
         }

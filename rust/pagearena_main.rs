@@ -30,8 +30,9 @@
 //! # Lock order
 //!
 //! Outermost first: the mmap lock (or the per-VMA lock, for faults) → a
-//! space's mutex → `i_mmap_rwsem` (taken by a zap, [`rmap::Window::zap`]) →
-//! the buddy spinlock or the space cache's spinlock. The space registry
+//! space's mutex → `i_mmap_rwsem` (taken by a zap, [`rmap::Window::zap`]),
+//! or the space cache's spinlock → the buddy spinlock (the cache takes it
+//! inside; a fault takes it alone, for single allocations). The space registry
 //! mutex is a leaf: nothing is taken under it, and it is never taken with
 //! a space's mutex held. Two spaces' mutexes are never held at once (a
 //! fork child's and its parent's are taken one after the other). No global
@@ -55,8 +56,14 @@
 //!    (`munmap`, `mprotect`) keep PTEs where they are. `mprotect` may make a
 //!    PTE writable without a fault only if it is dirty, so it was writable
 //!    before, and its entry still has `WRITE` (rule 4 zaps first otherwise).
-//!    `get_user_pages` refuses `VM_PFNMAP` (no other path maps the frames),
-//!    and `userfaultfd` refuses these VMAs.
+//!    `pfn_mkwrite` never returns 0 (which would have the kernel upgrade the
+//!    PTE after our mutex is dropped): it replaces the PTE itself. No other
+//!    path maps the frames: `get_user_pages` refuses `VM_PFNMAP` and
+//!    GUP-fast refuses special PTEs; `userfaultfd` refuses these VMAs;
+//!    `vm_ops->access` copies through the direct map under the space's mutex
+//!    and makes no PTE. (KVM maps pfns of `VM_PFNMAP` VMAs into guests under
+//!    MMU notifiers, which our zaps fire; with `kvm.allow_unsafe_mappings` it
+//!    may keep them past a zap, as for any `VM_PFNMAP` memory.)
 //! 2. **Every VMA with PTEs maps the space whose frames they are.** A VMA
 //!    holds a reference on its space (`vm_private_data`). The kernel copies
 //!    a VMA's data pointer when it duplicates it, and `open` replaces it:
@@ -70,8 +77,10 @@
 //! 3. **A space's pages are at fixed offsets.** Every VMA of a space has
 //!    `vm_pgoff` in the space's window; a fork-COW child's VMAs keep the
 //!    parent's (so the two share a window); `mremap` keeps offsets. So
-//!    [`rmap::Window::zap`] over a page's offset reaches every PTE that can
-//!    map that page's frame, in every process, whoever made it.
+//!    [`rmap::Window::zap`] over a page's offset reaches every PTE made from
+//!    this space's entry for that page, in every process, whoever made it
+//!    (a clone's PTEs to a shared frame are its own entry's, in its own
+//!    window, and its own rule 4 covers them).
 //! 4. **Zap, then drop.** An entry that stops mapping a frame (COW, destroy,
 //!    later reclaim) has the page's user PTEs zapped everywhere before its
 //!    map count and reference on the frame go (the core calls `zap` first:

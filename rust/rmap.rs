@@ -25,8 +25,10 @@ use kernel::bindings;
 /// # Invariants
 ///
 /// `mapping` is the `address_space` of a file of `/dev/pagearena` (the
-/// device inode's), valid while any space lives: every space is referenced
-/// only by that file and by VMAs that hold the file, so the inode outlives it.
+/// device inode's), valid while any space lives: a space is referenced by
+/// its file, by VMAs (which hold a file of the device), and by other spaces
+/// (a fork child holds its parent, a parent its live children), every chain
+/// of which ends at a file or a VMA; so the inode outlives every space.
 pub struct Window {
     mapping: *mut bindings::address_space,
     /// Page offset of page 0 of the space.

@@ -46,9 +46,6 @@ pub const WINDOW_PAGES: usize = uapi::PAGEARENA_SPACE_MAX_PAGES as usize;
 /// zaps then also hit the other space, which costs it faults, not data.
 const WINDOWS: u64 = 1 << 20;
 
-/// Forks remembered per space in fork-COW mode (see `Space::fork_snapshot`).
-const FORK_CACHE: usize = 4;
-
 /// A live space, as the registry lists it.
 ///
 /// # Invariants
@@ -97,7 +94,7 @@ pub struct SpaceInner {
     pub mm: Mm,
     /// Fork-COW mode.
     pub fork_cow: bool,
-    /// Snapshots made for recent `fork()`s: (child mm, child space).
+    /// Snapshots made for the live `fork()` children: (child mm, child space).
     forks: KVec<(usize, SpaceArc)>,
     /// For a snapshot made by `fork()`: the space it was taken of, until the
     /// child's last VMA goes (then the parent forgets the child, and the
@@ -280,21 +277,15 @@ impl Space {
         // children without VMAs) cannot take it.
         child.add_vma(1);
         arena().count(crate::arena::Event::ForkSnapshot);
-        // Remember the child for this fork's other VMAs of this space. A
-        // child takes itself off the list when its last VMA goes
-        // (`forget_fork`); the list is bounded by forgetting the oldest.
-        // That one is dropped after unlocking: should it be the last
-        // reference, its drop takes its own mutex, of the same class as ours.
-        let old = {
-            let mut inner = this.inner.lock();
-            inner.forks.push((mm, child.clone()), GFP_KERNEL)?;
-            if inner.forks.len() > FORK_CACHE {
-                inner.forks.remove(0).ok()
-            } else {
-                None
-            }
-        };
-        drop(old);
+        // Remember the child for this fork's other VMAs of this space, until
+        // it takes itself off the list when its last VMA goes
+        // (`forget_fork`). So the list holds the live fork children, each
+        // until its `dup_mmap` is long done: a child never gets two snapshots
+        // taken at different moments, however many forks run at once.
+        this.inner
+            .lock()
+            .forks
+            .push((mm, child.clone()), GFP_KERNEL)?;
         Ok(child)
     }
 }

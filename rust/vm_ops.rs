@@ -22,7 +22,8 @@
 //! pointer and calls `open` on the copy: [`VmOperations::open`] returns the
 //! data the copy owns (usually a new reference to the same object), which
 //! replaces the copied pointer. `close` runs once per VMA and gets the data
-//! back by value. So every VMA owns exactly one `Data`.
+//! back by value. So every VMA owns at most one `Data` (none if `open`
+//! returned `None`).
 
 use core::{ffi::c_void, marker::PhantomData};
 use kernel::{
@@ -64,8 +65,9 @@ impl VmaOpen {
     /// `madvise(MADV_KEEPONFORK)` did to the parent's VMA.
     pub fn set_wipeonfork(&self) {
         // SAFETY: The VMA is valid and its mm's mmap lock is held for writing
-        // (type invariant), which `vm_flags_set` needs (it also takes the
-        // VMA's write lock, already held by `dup_mmap` for a child).
+        // (type invariant), which `vm_flags_set` needs. It also takes the
+        // VMA's write lock: already held for a `dup_mmap` child, and free to
+        // take on the detached copy of a split or `copy_vma`.
         // `VM_WIPEONFORK` changes nothing `vmf_insert_pfn*` checks.
         unsafe { pagearena_vm_flags_set(self.vma.cast(), flags::WIPEONFORK) };
     }
@@ -106,7 +108,10 @@ impl VmFaultReason {
     /// The access cannot be satisfied: the task gets `SIGBUS` (`VM_FAULT_SIGBUS`).
     pub const SIGBUS: Self = Self(bindings::vm_fault_reason_VM_FAULT_SIGBUS);
     /// From `pfn_mkwrite` only: the kernel makes the existing PTE writable
-    /// (`0`, then `finish_mkwrite_fault`).
+    /// (`0`, then `finish_mkwrite_fault`). It does so after the handler
+    /// returned, checking only that the PTE is the same: a driver whose
+    /// decision can be invalidated meanwhile (a COW snapshot) must instead
+    /// zap and re-insert the PTE itself and return [`VmFaultReason::NOPAGE`].
     pub const MKWRITE: Self = Self(0);
 
     /// The raw value returned to the kernel.
@@ -320,10 +325,16 @@ impl VmFault {
     pub unsafe fn insert_pfn(&self, addr: usize, pfn: usize, writable: bool) -> VmFaultReason {
         let vma = self.vma();
         let ptr = vma.as_ptr();
-        // SAFETY: The VMA is a shared `VM_PFNMAP` VMA (type invariant), so none
-        // of `vmf_insert_pfn*`'s `BUG_ON`s applies; they check `addr` against
-        // the VMA; the caller guarantees the pfn's lifetime. `vm_get_page_prot`
-        // only computes a protection from flags.
+        // SAFETY: The VMA is a shared `VM_PFNMAP` VMA without `VM_MIXEDMAP`
+        // (type invariant: `install` checked it), so none of
+        // `vmf_insert_pfn*`'s `BUG_ON`s applies. Nothing a user does can
+        // change that: `mprotect` sets `VM_WRITE` only within `VM_MAYWRITE`
+        // and never touches `VM_SHARED`, `VM_MAYSHARE` or `VM_PFNMAP`;
+        // `madvise` changes none of them (`MADV_DOFORK` and `MADV_DODUMP`
+        // are refused on `VM_SPECIAL`); splits, moves and forks copy the
+        // flags. They check `addr` against the VMA; the caller guarantees
+        // the pfn's lifetime. `vm_get_page_prot` only computes a protection
+        // from flags.
         VmFaultReason(unsafe {
             if writable {
                 let prot = bindings::vm_get_page_prot(vma.flags());
@@ -366,8 +377,11 @@ unsafe extern "C" fn open_callback<T: VmOperations>(vma: *mut bindings::vm_area_
         // closed it. We only borrow it.
         T::open(&vopen, unsafe { T::Data::borrow(ptr) })
     };
-    // SAFETY: The copy is not yet visible to faults (mmap write lock), so this
-    // write races with nothing. From here the copy owns its own data.
+    // SAFETY: No fault or `access` can see the copy yet: a `dup_mmap` child
+    // belongs to an mm no task runs in, and the copies of a split or
+    // `copy_vma` (mremap) are not yet in their mm's tree (and `dup_mmap` has
+    // write-locked the child's VMA too). So this write races with nothing.
+    // From here the copy owns its own data.
     unsafe {
         (*vma).vm_private_data = match new {
             Some(d) => d.into_foreign(),
@@ -461,8 +475,10 @@ unsafe extern "C" fn map_pages_nothing(
 /// # Safety
 ///
 /// Called by the kernel only (`__access_remote_vm`), for a VMA run by `T`'s
-/// table, with the VMA's mm's mmap read lock held, `buf` valid for `len`
-/// bytes and `addr..addr + len` within one page of the VMA.
+/// table that it found at `addr` under the VMA's mm's mmap read lock, held
+/// across the call, with `buf` valid for `len` bytes. `len` is what is left
+/// of the whole request, which may cross pages and the VMA's end: the
+/// handler moves at most what is left of `addr`'s page.
 unsafe extern "C" fn access_callback<T: VmOperations>(
     vma: *mut bindings::vm_area_struct,
     addr: usize,
@@ -493,8 +509,10 @@ unsafe extern "C" fn access_callback<T: VmOperations>(
             AccessBuf::Read(core::slice::from_raw_parts_mut(buf.cast::<u8>(), len))
         }
     };
-    // SAFETY: The VMA owns its data until `close`, which cannot run while
-    // the mmap lock is held; we only borrow it for the call.
+    // SAFETY: The VMA owns its data until `close`. `__access_remote_vm`
+    // found the VMA in its mm's tree under the mmap read lock, which it
+    // holds across this call; a VMA leaves the tree only under the write
+    // lock, and `close` runs only after that. We only borrow the data.
     let data = unsafe { T::Data::borrow(ptr) };
     match T::access(data, vref, addr, abuf) {
         Ok(n) => core::ffi::c_int::try_from(n).unwrap_or(0),

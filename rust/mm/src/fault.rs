@@ -6,11 +6,11 @@
 //! [`Mm`] is a space's page table with its counters. The kernel glue calls
 //! [`Mm::read_fault`] or [`Mm::write_fault`] with the space's lock held and
 //! turns the answer into a PTE: the zero frame read-only, a frame read-only
-//! or writable, or "make the existing PTE writable". It passes a `zap`
-//! callback that clears the page's user PTEs in every process: the core calls
-//! it before a page's entry stops referencing a frame or the zero frame,
-//! while the old frame is still referenced, which is what makes mapping
-//! frames into user space sound (no PTE can outlive its frame's reference).
+//! or writable. It passes a `zap` callback that clears the page's user PTEs
+//! in every process: the core calls it after a page's entry stops
+//! referencing a frame or the zero frame but while the old frame is still
+//! referenced, which is what makes mapping frames into user space sound (no
+//! PTE can outlive its frame's reference).
 //!
 //! Each page-table entry that maps a data frame holds one map count and one
 //! reference on it ([`Frame::mapcount`], [`Frame::refcount`]); pins (reclaim,
@@ -245,10 +245,11 @@ impl Mm {
     /// caller took beforehand; it is used (and taken) when a new frame is
     /// needed. `mapped` says the faulting process has a PTE for the page
     /// (`pfn_mkwrite`). `zap` must clear the page's user PTEs in every
-    /// process; it is called before the entry changes from the zero frame, a
-    /// mapped page or a frame to another frame, and before the old frame's
-    /// reference is dropped. On error nothing changed (and `prealloc` is
-    /// left).
+    /// process; it is called when the entry changes from the zero frame, a
+    /// mapped page or a frame to another frame: after the entry changed (under
+    /// the caller's lock, so no fault can see either in between) and before
+    /// the old frame's reference is dropped. On error nothing changed (and
+    /// `prealloc` is left).
     pub fn write_fault<P: FramePool>(
         &mut self,
         pool: &P,
@@ -350,9 +351,9 @@ impl Mm {
 
     /// A copy-on-write snapshot: a new space (`id`) with the same entries,
     /// every frame's map count and references raised and [`Pte::WRITE`]
-    /// cleared on both sides.
-    /// `zap` (this space's user PTEs, everywhere) is called if any entry was
-    /// writable. On error nothing changed.
+    /// cleared on both sides. `zap` (this space's user PTEs, everywhere) is
+    /// then called, always: no user PTE made before the snapshot survives it,
+    /// whatever the entries' flags say. On error nothing changed.
     pub fn snapshot<P: FramePool>(
         &mut self,
         pool: &P,
@@ -367,13 +368,11 @@ impl Mm {
             resident: self.resident,
             zero: self.zero,
         };
-        let mut writable = false;
         // Neither update frees nodes (no entry becomes none), so neither
         // can fail.
         self.pt.update(mem, nodes, 0, MAX_PAGES, |_, pte| {
             if let PteKind::Frame(pfn) = pte.kind() {
                 map_frame(pool.frames(), pfn);
-                writable |= pte.has(Pte::WRITE);
                 pte.without(Pte::WRITE)
             } else {
                 pte
@@ -381,9 +380,7 @@ impl Mm {
         })?;
         copy.pt
             .update(mem, nodes, 0, MAX_PAGES, |_, pte| pte.without(Pte::WRITE))?;
-        if writable {
-            zap();
-        }
+        zap();
         Ok(copy)
     }
 

@@ -266,10 +266,14 @@ impl Frame {
         true
     }
 
-    /// A data frame's map count: the page-table entries that map it.
+    /// A data frame's map count: the page-table entries that map it. An
+    /// acquire load: a space that sees 1 (and so writes the frame in place)
+    /// sees everything the spaces that dropped their maps did with it
+    /// before (a COW copy reading it), by the release in
+    /// [`Frame::dec_mapcount`].
     #[inline]
     pub fn mapcount(&self) -> u32 {
-        self.mapcount.load(Relaxed)
+        self.mapcount.load(Acquire)
     }
 
     /// Sets the map count.
@@ -288,7 +292,7 @@ impl Frame {
     /// Returns the new map count.
     #[inline]
     pub fn dec_mapcount(&self) -> u32 {
-        self.mapcount.fetch_sub(1, Relaxed).wrapping_sub(1)
+        self.mapcount.fetch_sub(1, Release).wrapping_sub(1)
     }
 
     /// The owner: a space id (data frames) or a slab cache id (slab frames).

@@ -398,12 +398,12 @@ impl World {
                 }
                 let mut ptes = pool.ptes.borrow_mut();
                 if wm.in_place && mapped {
-                    // `pfn_mkwrite` returned 0: the kernel makes the
-                    // existing PTE writable.
-                    let p = ptes.get_mut(&key).expect("in-place answer, PTE gone");
+                    // The glue replaces the faulting PTE by a writable one
+                    // to the same frame, under the space's lock.
+                    let p = ptes.remove(&key).expect("in-place answer, PTE gone");
                     assert_eq!(p.map, UserMap::Frame(wm.pfn), "in place, other frame");
-                    p.writable = true;
-                } else {
+                }
+                {
                     // `vmf_insert_pfn_prot` never replaces a PTE: the core
                     // must have zapped the old one.
                     assert!(
@@ -442,10 +442,6 @@ impl World {
             return;
         };
         let (id, model) = (mm.id, model.clone());
-        let mut writable_before = false;
-        mm.pt.for_each(&pool.pool.mem, 0, MAX_PAGES, |_, p| {
-            writable_before |= p.has(Pte::WRITE)
-        });
         let zaps = Cell::new(0);
         let r = mm.snapshot(pool, &mut pool.pool.node_allocator(), 0, || {
             zaps.set(zaps.get() + 1);
@@ -453,7 +449,7 @@ impl World {
         });
         match r {
             Ok(copy) => {
-                assert_eq!(zaps.get(), u32::from(writable_before));
+                assert_eq!(zaps.get(), 1, "a snapshot zaps the source's PTEs");
                 let window = fork.then(|| pool.windows.borrow()[&id]);
                 self.new_space(to, window, copy, model);
             }

@@ -206,8 +206,9 @@ impl Pte {
 ///
 /// # Invariants
 ///
-/// `root` is `None` iff the table maps nothing. Every node's word 0 counts its
-/// non-none entries and is never 0 for a reachable node; interior entries are
+/// `root` is `None` iff the table maps nothing. Every node's frame
+/// descriptor counts its non-none entries ([`Frame::count`]), never 0 for a
+/// reachable node; interior entries are
 /// `KIND_TABLE` and leaves never are. `nr_nodes` counts reachable nodes and
 /// `nr_entries` non-none leaves.
 #[derive(Debug, Default)]

@@ -3,7 +3,7 @@
 //! on random bytes, and unit tests of the main transitions.
 
 use pagearena_mm::error::Error;
-use pagearena_mm::fault::{get_frame, put_frame, FaultKind, FramePool, Mm, ReadMap};
+use pagearena_mm::fault::{get_frame, put_frame, FaultKind, FramePool, Mm, ReadMap, WriteMap};
 use pagearena_mm::frame::FrameState;
 use pagearena_mm::fuzz_fault::{run, run_bytes, Op, PAGES, PROCS, SPACES};
 use pagearena_mm::host::HostPool;
@@ -56,22 +56,28 @@ proptest! {
     }
 }
 
-#[test]
-fn last_sharer_reuses_and_cow_copies() {
-    let pool = HostPool::new(64).unwrap();
-    let mut a = Mm::new(1);
-    let mut none = None;
-    let w = a
+/// A new space (id 1) whose page `idx` was just written: a demand-zero fault.
+fn first_write(pool: &HostPool, idx: u64) -> (Mm, WriteMap) {
+    let mut mm = Mm::new(1);
+    let w = mm
         .write_fault(
-            &pool,
+            pool,
             &mut pool.node_allocator(),
-            5,
-            &mut none,
+            idx,
+            &mut None,
             false,
             || {},
         )
         .unwrap();
     assert_eq!(w.kind, FaultKind::DemandZero);
+    (mm, w)
+}
+
+#[test]
+fn last_sharer_reuses_and_cow_copies() {
+    let pool = HostPool::new(64).unwrap();
+    let (mut a, w) = first_write(&pool, 5);
+    let mut none = None;
     pool.mem.store(w.pfn.addr(), 42);
     let mut b = a
         .snapshot(&pool, &mut pool.node_allocator(), 2, || {})
@@ -127,18 +133,8 @@ fn read_of_an_untouched_page_is_zero_mapped_once() {
 #[test]
 fn a_pin_is_not_a_share_and_outlives_the_space() {
     let pool = HostPool::new(64).unwrap();
-    let mut a = Mm::new(1);
+    let (mut a, w) = first_write(&pool, 3);
     let mut none = None;
-    let w = a
-        .write_fault(
-            &pool,
-            &mut pool.node_allocator(),
-            3,
-            &mut none,
-            false,
-            || {},
-        )
-        .unwrap();
     let f = &pool.frames[w.pfn.idx()];
     get_frame(&pool, w.pfn);
     assert_eq!((f.mapcount(), f.refcount()), (1, 2));

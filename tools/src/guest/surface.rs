@@ -77,6 +77,10 @@ pub const TESTS: &[Test] = &[
         name: "fault_around_pages=0 and =1 map one page per read fault",
         run: fault_around_off,
     },
+    Test {
+        name: "membarrier, rseq, seccomp and kcmp are there; faults under seccomp strict mode work",
+        run: other_syscalls,
+    },
 ];
 
 /// The `VmFlags` of the VMA containing `addr`, from `/proc/self/smaps`.
@@ -818,4 +822,59 @@ fn fault_around_off(ctx: &Ctx) -> Outcome {
     let _ = ctx.unload();
     ctx.restore()?;
     r
+}
+
+fn other_syscalls(_: &Ctx) -> Outcome {
+    let ps = page_size();
+    // SAFETY: MEMBARRIER_CMD_QUERY (0) only returns the supported commands.
+    let mb = unsafe { libc::syscall(libc::SYS_membarrier, 0, 0) };
+    ensure(mb > 0, || {
+        format!("membarrier(QUERY): {mb}, {}", io::Error::last_os_error())
+    })?;
+    // SAFETY: rseq with a NULL area and length 0 is refused, with EINVAL if
+    // the syscall exists (ENOSYS if not).
+    let r = crate::dev::cvt(unsafe { libc::syscall(libc::SYS_rseq, 0usize, 0u32, 0, 0u32) });
+    expect_errno("rseq(NULL, 0)", r, libc::EINVAL)?;
+    // kcmp: two fds of one space are one file; a clone is another.
+    let s = open()?;
+    // SAFETY: dup of our own fd.
+    let dup = crate::dev::cvt(unsafe { libc::dup(s.fd()) }).map_err(err("dup"))?;
+    let c = s.clone_space().map_err(err("CLONE"))?;
+    // SAFETY: getpid has no preconditions; kcmp compares our own fds.
+    let me = unsafe { libc::getpid() };
+    let kcmp = |a: i32, b: i32| unsafe {
+        libc::syscall(libc::SYS_kcmp, me, me, 0 /* KCMP_FILE */, a, b)
+    };
+    let (same, other) = (kcmp(s.fd(), dup), kcmp(s.fd(), c.fd()));
+    // SAFETY: closes our dup.
+    unsafe { libc::close(dup) };
+    ensure(same == 0 && other > 0, || {
+        format!("kcmp(KCMP_FILE): dup {same}, clone {other}")
+    })?;
+    // seccomp strict mode allows only read, write, exit and sigreturn: arena
+    // faults are no syscalls, so a strict child still faults pages in.
+    let m = map(&s, 2)?;
+    m.write(0, 1);
+    child_exit(
+        "strict-mode child",
+        in_child(|| {
+            // SAFETY: the child enters strict mode, touches memory and
+            // leaves with the raw exit syscall (exit_group is not allowed).
+            unsafe {
+                if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_STRICT) != 0 {
+                    return 2;
+                }
+                if m.read(0) != 1 {
+                    libc::syscall(libc::SYS_exit, 3);
+                }
+                m.write(ps, 0x5ecc);
+                libc::syscall(libc::SYS_exit, 0);
+            }
+            4
+        }),
+        Ok(0),
+    )?;
+    ensure(m.read(ps) == 0x5ecc, || {
+        "the strict-mode child's write".into()
+    })
 }
