@@ -21,6 +21,9 @@ pub enum Error {
     DoubleFree,
     /// A block freed with an order other than the one it was allocated with (`EINVAL`).
     WrongOrder,
+    /// The page is shared, or its frame is in flux (reclaim cannot take it
+    /// now; `EBUSY`).
+    Busy,
     /// A debug check found memory written where nothing may write: a red zone
     /// or the poison of a freed object (`EIO`).
     Corrupted(&'static str),
@@ -34,6 +37,7 @@ impl fmt::Display for Error {
             Error::Foreign => f.write_str("not allocated by this allocator"),
             Error::DoubleFree => f.write_str("double free"),
             Error::WrongOrder => f.write_str("freed with the wrong order"),
+            Error::Busy => f.write_str("busy"),
             Error::Corrupted(what) => write!(f, "corruption: {what}"),
         }
     }

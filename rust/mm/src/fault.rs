@@ -24,14 +24,15 @@
 //! therefore map a frame after the reference that kept it alive is gone.
 
 use super::error::{Error, Result};
-use super::frame::{Frame, FrameState};
+use super::frame::{pg, Frame, FrameState};
 use super::memory::{FrameMemory, Pfn};
 use super::pagetable::NodeAllocator;
 use super::pagetable::{PageTable, Pte, PteKind, MAX_PAGES};
+use super::swap::SwapSlots;
 
 /// Where data frames come from: the buddy allocator behind whatever lock the
-/// user keeps it under.
-pub trait FramePool {
+/// user keeps it under; and the swap slots pages go to.
+pub trait FramePool: SwapSlots {
     /// The frames' contents.
     type Memory: FrameMemory;
     /// The frames' contents.
@@ -59,8 +60,29 @@ pub trait FramePool {
     fn put_frame(&self, pfn: Pfn) {
         if let Some(f) = self.frames().get(pfn.idx()) {
             if f.put() {
-                self.free_frame(pfn);
+                release_frame(self, pfn);
             }
+        }
+    }
+}
+
+/// Frees a data frame whose last reference went: out of the swap cache
+/// (its slot's count goes), back to the buddy.
+pub fn release_frame(pool: &(impl FramePool + ?Sized), pfn: Pfn) {
+    if let Some(f) = pool.frames().get(pfn.idx()) {
+        if f.test_and_clear(pg::SWAPCACHE) {
+            pool.put_slot(f.private());
+        }
+    }
+    pool.free_frame(pfn);
+}
+
+/// Drops frame `pfn`'s swap-cache slot, if it has one: its contents are
+/// about to differ from the slot's.
+fn drop_swapcache(pool: &impl FramePool, pfn: Pfn) {
+    if let Some(f) = pool.frames().get(pfn.idx()) {
+        if f.test_and_clear(pg::SWAPCACHE) {
+            pool.put_slot(f.private());
         }
     }
 }
@@ -89,7 +111,7 @@ fn map_frame(frames: &[Frame], pfn: Pfn) {
 
 /// An entry that mapped `pfn` no longer does (its user PTEs are zapped): its
 /// map count and its reference go; the last reference frees the frame.
-fn unmap_frame(pool: &impl FramePool, pfn: Pfn) {
+pub(super) fn unmap_frame(pool: &impl FramePool, pfn: Pfn) {
     if let Some(f) = pool.frames().get(pfn.idx()) {
         f.dec_mapcount();
     }
@@ -132,6 +154,8 @@ pub enum FaultKind {
     Cow,
     /// A write found a once-shared frame held alone: reused, no copy.
     CowReuse,
+    /// A page came back from swap into a new frame (a major fault).
+    SwapIn,
 }
 
 /// The answer to a write fault: map `pfn` writable.
@@ -150,9 +174,10 @@ pub struct WriteMap {
 ///
 /// # Invariants
 ///
-/// `resident` and `zero` count the frame and zero-page entries of `pt`. Every
-/// frame entry holds one map count and one reference on its frame. An entry
-/// has [`Pte::WRITE`] only if its frame's map count is 1.
+/// `resident`, `zero` and `swapped` count the frame, zero-page and swap
+/// entries of `pt`. Every frame entry holds one map count and one reference
+/// on its frame, every swap entry one count on its slot. An entry has
+/// [`Pte::WRITE`] only if its frame's map count is 1.
 pub struct Mm {
     /// The page table.
     pub pt: PageTable,
@@ -160,6 +185,7 @@ pub struct Mm {
     pub id: u32,
     resident: u64,
     zero: u64,
+    swapped: u64,
 }
 
 impl Mm {
@@ -170,6 +196,7 @@ impl Mm {
             id,
             resident: 0,
             zero: 0,
+            swapped: 0,
         }
     }
 
@@ -183,8 +210,13 @@ impl Mm {
         self.zero
     }
 
+    /// Pages in swap.
+    pub fn swapped(&self) -> u64 {
+        self.swapped
+    }
+
     /// Sets page `idx`'s entry, keeping the counters.
-    fn set<M: FrameMemory>(
+    pub(super) fn set<M: FrameMemory>(
         &mut self,
         mem: &M,
         nodes: &mut impl NodeAllocator,
@@ -193,17 +225,19 @@ impl Mm {
     ) -> Result<Pte> {
         let old = self.pt.set(mem, nodes, idx, pte)?;
         let count = |p: Pte| match p.kind() {
-            PteKind::Frame(_) => (1u64, 0u64),
-            PteKind::Zero => (0, 1),
-            _ => (0, 0),
+            PteKind::Frame(_) => (1u64, 0u64, 0u64),
+            PteKind::Zero => (0, 1, 0),
+            PteKind::Swap(_) => (0, 0, 1),
+            PteKind::None => (0, 0, 0),
         };
-        let ((r0, z0), (r1, z1)) = (count(old), count(pte));
+        let ((r0, z0, s0), (r1, z1, s1)) = (count(old), count(pte));
         self.resident = self.resident + r1 - r0;
         self.zero = self.zero + z1 - z0;
+        self.swapped = self.swapped + s1 - s0;
         Ok(old)
     }
 
-    fn own(&self, frames: &[Frame], pfn: Pfn, idx: u64) {
+    pub(super) fn own(&self, frames: &[Frame], pfn: Pfn, idx: u64) {
         if let Some(f) = frames.get(pfn.idx()) {
             f.set_owner(self.id);
             f.set_index(idx);
@@ -305,6 +339,8 @@ impl Mm {
                     } else {
                         self.own(frames, pfn, idx);
                         self.set(mem, nodes, idx, pte.with(writable))?;
+                        // Written from now on: its copy in swap goes stale.
+                        drop_swapcache(pool, pfn);
                         FaultKind::CowReuse
                     };
                     return Ok(WriteMap {
@@ -345,8 +381,40 @@ impl Mm {
                     kind: FaultKind::Cow,
                 })
             }
+            // The caller brings the page back first ([`Mm::swap_in`]).
             PteKind::Swap(_) => Err(Error::Invalid),
         }
+    }
+
+    /// Brings page `idx` back from swap slot `slot` into `frame`: a data
+    /// frame the caller allocated ([`FramePool::alloc_frame`], one
+    /// reference) and filled from the slot with no lock held. If the entry
+    /// still names `slot`, it maps `frame` read-only and clean, and the frame
+    /// enters the swap cache with the entry's count on the slot (evicting it
+    /// again, unwritten, needs no I/O); returns `true`, the caller's
+    /// reference now the entry's. Otherwise (the page changed meanwhile: a
+    /// racing fault brought it back, or it was discarded) nothing changes
+    /// and the caller gives `frame` back; returns `false`.
+    pub fn swap_in<P: FramePool>(
+        &mut self,
+        pool: &P,
+        nodes: &mut impl NodeAllocator,
+        idx: u64,
+        slot: u32,
+        frame: Pfn,
+    ) -> Result<bool> {
+        let (mem, frames) = (pool.memory(), pool.frames());
+        if self.pt.lookup(mem, idx).kind() != PteKind::Swap(slot) {
+            return Ok(false);
+        }
+        let f = frames.get(frame.idx()).ok_or(Error::Invalid)?;
+        self.own(frames, frame, idx);
+        // An existing entry changes: no node is needed, this cannot fail.
+        self.set(mem, nodes, idx, Pte::frame(frame, 0))?;
+        f.inc_mapcount();
+        f.set_private(slot);
+        f.set(pg::SWAPCACHE);
+        Ok(true)
     }
 
     /// A copy-on-write snapshot: a new space (`id`) with the same entries,
@@ -367,17 +435,22 @@ impl Mm {
             id,
             resident: self.resident,
             zero: self.zero,
+            swapped: self.swapped,
         };
         // Neither update frees nodes (no entry becomes none), so neither
         // can fail.
-        self.pt.update(mem, nodes, 0, MAX_PAGES, |_, pte| {
-            if let PteKind::Frame(pfn) = pte.kind() {
-                map_frame(pool.frames(), pfn);
-                pte.without(Pte::WRITE)
-            } else {
-                pte
-            }
-        })?;
+        self.pt
+            .update(mem, nodes, 0, MAX_PAGES, |_, pte| match pte.kind() {
+                PteKind::Frame(pfn) => {
+                    map_frame(pool.frames(), pfn);
+                    pte.without(Pte::WRITE)
+                }
+                PteKind::Swap(slot) => {
+                    pool.dup_slot(slot);
+                    pte
+                }
+                _ => pte,
+            })?;
         copy.pt
             .update(mem, nodes, 0, MAX_PAGES, |_, pte| pte.without(Pte::WRITE))?;
         zap();
@@ -388,13 +461,15 @@ impl Mm {
     /// frees every node. The caller has zapped every user PTE of the space
     /// (its VMAs are gone).
     pub fn destroy<P: FramePool>(&mut self, pool: &P, nodes: &mut impl NodeAllocator) -> Result {
-        self.pt.destroy(pool.memory(), nodes, |_, pte| {
-            if let PteKind::Frame(pfn) = pte.kind() {
-                unmap_frame(pool, pfn);
-            }
-        })?;
+        self.pt
+            .destroy(pool.memory(), nodes, |_, pte| match pte.kind() {
+                PteKind::Frame(pfn) => unmap_frame(pool, pfn),
+                PteKind::Swap(slot) => pool.put_slot(slot),
+                _ => {}
+            })?;
         self.resident = 0;
         self.zero = 0;
+        self.swapped = 0;
         Ok(())
     }
 
@@ -421,7 +496,7 @@ impl Mm {
         frames: &[Frame],
     ) -> core::result::Result<(), &'static str> {
         self.pt.check(mem, frames)?;
-        let (mut resident, mut zero, mut bad) = (0, 0, None);
+        let (mut resident, mut zero, mut swapped, mut bad) = (0, 0, 0, None);
         self.pt
             .for_each(mem, 0, MAX_PAGES, |_, pte| match pte.kind() {
                 PteKind::Frame(pfn) => {
@@ -440,13 +515,14 @@ impl Mm {
                     }
                 }
                 PteKind::Zero => zero += 1,
-                _ => {}
+                PteKind::Swap(_) => swapped += 1,
+                PteKind::None => {}
             });
         if let Some(why) = bad {
             return Err(why);
         }
-        if resident != self.resident || zero != self.zero {
-            return Err("resident or zero counter does not match the table");
+        if resident != self.resident || zero != self.zero || swapped != self.swapped {
+            return Err("resident, zero or swapped counter does not match the table");
         }
         Ok(())
     }

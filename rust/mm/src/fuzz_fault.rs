@@ -26,14 +26,25 @@
 //!   map it, and its reference count that plus the pins the model holds
 //!   (reclaim isolating a frame);
 //! - demand-zero frames are zeroed, COW copies whole, exhaustion changes
-//!   nothing, and everything comes back at the end.
+//!   nothing, and everything comes back at the end;
+//! - **swap** ([`super::vmscan`]): pages taken out in two steps around a
+//!   write to a model swap device (other operations run in between, as
+//!   faults do while the write is in flight), brought back by faults
+//!   ([`Mm::swap_in`]) byte for byte, clean swap-cache pages evicted again
+//!   without a write, zero-filled pages dropped without a slot, and every
+//!   slot's count equal to the entries, swap-cache frames and writes in
+//!   flight that hold it.
 
 use super::error::Error;
-use super::fault::{alloc_zeroed_frame, get_frame, put_frame, FaultKind, FramePool, Mm, ReadMap};
-use super::frame::{Frame, FrameState};
+use super::fault::{
+    alloc_zeroed_frame, get_frame, put_frame, release_frame, FaultKind, FramePool, Mm, ReadMap,
+};
+use super::frame::{pg, Frame, FrameState};
 use super::host::{nr_page_table_frames, HostMemory, HostPool};
-use super::memory::{FrameMemory, Pfn};
+use super::memory::{FrameMemory, Pfn, WORDS_PER_PAGE};
 use super::pagetable::{Pte, PteKind, MAX_PAGES};
+use super::swap::SwapSlots;
+use super::vmscan::{Pageout, PageoutEnd};
 use core::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::vec::Vec;
@@ -46,6 +57,8 @@ pub const PROCS: u8 = 2;
 pub const PAGES: [u64; 8] = [0, 1, 2, 7, 511, 512, 1 << 18, (1 << 27) + 3];
 /// The far word written and checked in each page.
 pub const LAST_WORD: usize = 511;
+/// Swap slots of the pool.
+pub const SLOTS: usize = 24;
 
 /// One operation on the spaces.
 #[derive(Debug, Clone)]
@@ -90,6 +103,11 @@ pub enum Op {
     Pin(usize, usize),
     /// Drop pin number `.0` (modulo the pins held).
     Unpin(usize),
+    /// Start taking page `PAGES[.1]` of space `.0` out of memory.
+    Pageout(usize, usize),
+    /// Finish pageout number `.0` (modulo those in flight); `.1`: the write
+    /// to swap succeeded.
+    PageoutEnd(usize, bool),
 }
 
 /// Decodes operations from bytes (what `cargo fuzz` gives).
@@ -115,8 +133,10 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
                 fork: b & 0x20 != 0,
             },
             12 => Op::Destroy(space),
-            13 | 14 => Op::Pin(space, page),
-            _ => Op::Unpin(usize::from(x)),
+            13 => Op::Pin(space, page),
+            14 => Op::Unpin(usize::from(x)),
+            15 if b & 0x10 == 0 => Op::Pageout(space, page),
+            _ => Op::PageoutEnd(usize::from(x), b & 0x20 == 0),
         });
     }
     ops
@@ -150,15 +170,36 @@ pub struct ModelPool {
     /// The space (and page, for a fault; `None`: a destroy) whose references
     /// are being dropped.
     actor: Cell<Option<(u32, Option<u64>)>>,
+    /// The swap device: what was written to each slot.
+    device: RefCell<HashMap<u32, Vec<u64>>>,
 }
 
 impl ModelPool {
     fn new(frames: usize) -> Self {
         Self {
-            pool: HostPool::new(frames).unwrap(),
+            pool: HostPool::with_swap(frames, SLOTS).unwrap(),
             ptes: RefCell::new(BTreeMap::new()),
             windows: RefCell::new(HashMap::new()),
             actor: Cell::new(None),
+            device: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// What frame `pfn` holds.
+    fn contents(&self, pfn: Pfn) -> Vec<u64> {
+        (0..WORDS_PER_PAGE)
+            .map(|w| self.pool.mem.load(pfn.addr().word(w)))
+            .collect()
+    }
+
+    /// Reads `slot` of the device into frame `pfn`.
+    fn read_slot(&self, pfn: Pfn, slot: u32) {
+        let device = self.device.borrow();
+        let page = device
+            .get(&slot)
+            .expect("a slot read before it was written");
+        for (w, v) in page.iter().enumerate() {
+            self.pool.mem.store(pfn.addr().word(w), *v);
         }
     }
 
@@ -180,6 +221,20 @@ impl ModelPool {
                 self.pool.mem.load(p.addr().word(LAST_WORD)),
             ),
         }
+    }
+}
+
+impl SwapSlots for ModelPool {
+    fn alloc_slot(&self) -> Result<u32, Error> {
+        self.pool.alloc_slot()
+    }
+
+    fn dup_slot(&self, slot: u32) {
+        self.pool.dup_slot(slot)
+    }
+
+    fn put_slot(&self, slot: u32) {
+        self.pool.put_slot(slot)
     }
 }
 
@@ -222,16 +277,31 @@ impl FramePool for ModelPool {
         }
         if let Some(f) = self.frames().get(pfn.idx()) {
             if f.put() {
-                self.free_frame(pfn);
+                release_frame(self, pfn);
             }
         }
     }
+}
+
+/// A pageout whose write is in flight.
+#[derive(Clone, Debug)]
+struct InFlight {
+    slot_of_space: usize,
+    space: u32,
+    idx: u64,
+    pfn: Pfn,
+    slot: u32,
+    /// What the write puts in the slot: the frame as it was when the write
+    /// started, the earliest the device may read it (so a change made after
+    /// `pageout_begin` that `pageout_end` missed would be lost, and show).
+    data: Vec<u64>,
 }
 
 struct World {
     pool: ModelPool,
     spaces: Vec<Option<(Mm, BTreeMap<u64, u64>)>>,
     pins: Vec<Pfn>,
+    writes: Vec<InFlight>,
     next_id: u32,
 }
 
@@ -250,6 +320,7 @@ impl World {
             pool,
             spaces,
             pins: Vec::new(),
+            writes: Vec::new(),
             next_id: SPACES as u32,
         }
     }
@@ -283,6 +354,9 @@ impl World {
         let pte = match existing {
             Some(p) => p,
             None => {
+                if !swap_in(pool, mm, idx) {
+                    return;
+                }
                 let nodes = &mut pool.pool.node_allocator();
                 let (map, kind) = match mm.read_fault(&pool.pool.mem, nodes, idx) {
                     Ok(r) => r,
@@ -331,6 +405,9 @@ impl World {
             }) => pfn,
             _ => {
                 let mapped = existing.is_some();
+                if !mapped && !swap_in(pool, mm, idx) {
+                    return;
+                }
                 let before = mm.pt.lookup(&pool.pool.mem, idx);
                 let mut pre = if prealloc && !mapped {
                     alloc_zeroed_frame(pool).ok()
@@ -394,7 +471,9 @@ impl World {
                         assert!(wm.in_place);
                         assert_eq!(zaps.get(), 0);
                     }
-                    FaultKind::Zero => panic!("a write answered as a zero fault"),
+                    FaultKind::Zero | FaultKind::SwapIn => {
+                        panic!("a write answered as {:?}", wm.kind)
+                    }
                 }
                 let mut ptes = pool.ptes.borrow_mut();
                 if wm.in_place && mapped {
@@ -458,7 +537,112 @@ impl World {
         }
     }
 
+    fn pageout(&mut self, s: usize, idx: u64) {
+        let pool = &self.pool;
+        let Some((mm, model)) = self.spaces[s].as_mut() else {
+            return;
+        };
+        let before = mm.pt.lookup(&pool.pool.mem, idx);
+        let id = mm.id;
+        let zaps = Cell::new(0);
+        pool.actor.set(Some((id, Some(idx))));
+        let r = mm.pageout_begin(pool, &mut pool.pool.node_allocator(), idx, || {
+            zaps.set(zaps.get() + 1);
+            pool.zap(id, idx, idx + 1);
+        });
+        pool.actor.set(None);
+        let after = mm.pt.lookup(&pool.pool.mem, idx);
+        match r {
+            Ok(Pageout::Zero) => {
+                assert_eq!(
+                    model.get(&idx).copied().unwrap_or(0),
+                    0,
+                    "a written page taken as zero"
+                );
+                assert_eq!(after, Pte::NONE);
+                model.remove(&idx);
+            }
+            Ok(Pageout::Clean(slot)) => assert_eq!(after.kind(), PteKind::Swap(slot)),
+            Ok(Pageout::Write { pfn, slot }) => {
+                assert_eq!(after.kind(), PteKind::Frame(pfn));
+                assert!(!after.has(Pte::WRITE) && !after.has(Pte::DIRTY));
+                let data = pool.contents(pfn);
+                self.writes.push(InFlight {
+                    slot_of_space: s,
+                    space: id,
+                    idx,
+                    pfn,
+                    slot,
+                    data,
+                });
+            }
+            Err(Error::Invalid | Error::Busy | Error::NoMemory) => {
+                assert_eq!(after, before, "a refused pageout changed the entry");
+                assert_eq!(zaps.get(), 0);
+                return;
+            }
+            Err(e) => panic!("pageout: {e}"),
+        }
+        assert_eq!(
+            zaps.get(),
+            1,
+            "a pageout that changed the entry zapped once"
+        );
+    }
+
+    fn pageout_end(&mut self, k: usize, written: bool) {
+        if self.writes.is_empty() {
+            return;
+        }
+        let w = self.writes.swap_remove(k % self.writes.len());
+        let w = &w;
+        let pool = &self.pool;
+        let (mm, _) = self.spaces[w.slot_of_space]
+            .as_mut()
+            .filter(|(mm, _)| mm.id == w.space)
+            .expect("a space with a write in flight is not destroyed");
+        if written {
+            pool.device.borrow_mut().insert(w.slot, w.data.clone());
+        }
+        let zaps = Cell::new(0);
+        pool.actor.set(Some((w.space, Some(w.idx))));
+        let r = mm.pageout_end(
+            pool,
+            &mut pool.pool.node_allocator(),
+            w.idx,
+            (w.pfn, w.slot),
+            written,
+            || {
+                zaps.set(zaps.get() + 1);
+                pool.zap(w.space, w.idx, w.idx + 1);
+            },
+        );
+        pool.actor.set(None);
+        // The reclaimer's pin goes last.
+        put_frame(pool, w.pfn);
+        let after = mm.pt.lookup(&pool.pool.mem, w.idx);
+        match r.expect("pageout_end") {
+            PageoutEnd::SwappedOut(slot) => {
+                assert!(written);
+                assert_eq!(after.kind(), PteKind::Swap(slot));
+                assert_eq!(zaps.get(), 1);
+            }
+            PageoutEnd::Raced => assert_eq!(zaps.get(), 0),
+            PageoutEnd::WriteFailed => {
+                assert!(!written);
+                if after.kind() == PteKind::Frame(w.pfn) {
+                    assert!(after.has(Pte::DIRTY), "a failed write left the page clean");
+                }
+            }
+        }
+    }
+
     fn destroy(&mut self, s: usize) {
+        // The reclaimer holds the space while a write is in flight: its
+        // writes end first.
+        while let Some(k) = self.writes.iter().position(|w| w.slot_of_space == s) {
+            self.pageout_end(k, true);
+        }
         match self.spaces[s].take() {
             Some((mut mm, _)) => {
                 let pool = &self.pool;
@@ -486,17 +670,23 @@ impl World {
                 e.insert(i, pte);
                 if let PteKind::Frame(pfn) = pte.kind() {
                     *maps.entry(pfn.0).or_default() += 1;
+                }
+                if matches!(pte.kind(), PteKind::Frame(_) | PteKind::Swap(_)) {
                     frames_seen += 1;
                     assert!(
                         model.contains_key(&i),
-                        "page {i} has a frame but was never written"
+                        "page {i} has a frame or a slot but was never written"
                     );
                 }
             });
-            assert_eq!(frames_seen, model.len(), "every written page has a frame");
+            assert_eq!(
+                frames_seen,
+                model.len(),
+                "every written page has a frame or a slot"
+            );
         }
         let mut pins: HashMap<u32, u32> = HashMap::new();
-        for p in &self.pins {
+        for p in self.pins.iter().chain(self.writes.iter().map(|w| &w.pfn)) {
             *pins.entry(p.0).or_default() += 1;
         }
         // Map count = entries; reference count = entries + pins.
@@ -515,6 +705,32 @@ impl World {
         }
         for pfn in maps.keys().chain(pins.keys()) {
             assert_eq!(frames[*pfn as usize].state(), FrameState::Data);
+        }
+        // Every slot's count: entries naming it, swap-cache frames holding
+        // it, writes in flight to it.
+        let mut slots: HashMap<u32, u32> = HashMap::new();
+        for e in entries.values() {
+            for pte in e.values() {
+                if let PteKind::Swap(slot) = pte.kind() {
+                    *slots.entry(slot).or_default() += 1;
+                }
+            }
+        }
+        for f in frames.iter() {
+            if f.state() == FrameState::Data && f.test(pg::SWAPCACHE) {
+                *slots.entry(f.private()).or_default() += 1;
+            }
+        }
+        for w in &self.writes {
+            *slots.entry(w.slot).or_default() += 1;
+        }
+        let swap = pool.pool.swap.borrow();
+        for slot in 0..SLOTS as u32 {
+            assert_eq!(
+                swap.count(slot),
+                slots.get(&slot).copied().unwrap_or(0),
+                "slot {slot}: count vs holders"
+            );
         }
         // Every user PTE maps what its space's entry says.
         for (&(proc, s, i), pte) in pool.ptes.borrow().iter() {
@@ -569,10 +785,15 @@ pub fn run(ops: &[Op], frames: usize) {
                     put_frame(&w.pool, pfn);
                 }
             }
+            Op::Pageout(s, p) => w.pageout(s, PAGES[p]),
+            Op::PageoutEnd(k, ok) => w.pageout_end(k, ok),
         }
         w.check();
     }
     // Everything comes back.
+    while !w.writes.is_empty() {
+        w.pageout_end(0, true);
+    }
     for p in core::mem::take(&mut w.pins) {
         put_frame(&w.pool, p);
     }
@@ -587,6 +808,7 @@ pub fn run(ops: &[Op], frames: usize) {
         0,
         "page-table nodes leaked"
     );
+    assert_eq!(pool.swap.borrow().used(), 0, "swap slots leaked");
     assert_eq!(
         pool.buddy.borrow().nr_free(),
         pool.frames.len(),
@@ -601,4 +823,26 @@ pub fn run_bytes(data: &[u8]) {
         return;
     };
     run(&decode(rest), if first & 1 == 0 { 24 } else { 400 });
+}
+
+/// What the kernel glue does before a fault on a page with no PTE: if the
+/// entry names a swap slot, brings it back into a new frame (read with no
+/// lock held). `false` if no frame could be had (`SIGBUS`).
+fn swap_in(pool: &ModelPool, mm: &mut Mm, idx: u64) -> bool {
+    let PteKind::Swap(slot) = mm.pt.lookup(&pool.pool.mem, idx).kind() else {
+        return true;
+    };
+    let Ok(frame) = pool.alloc_frame() else {
+        return false;
+    };
+    pool.read_slot(frame, slot);
+    match mm.swap_in(pool, &mut pool.pool.node_allocator(), idx, slot, frame) {
+        Ok(true) => {
+            let f = &pool.pool.frames[frame.idx()];
+            assert!(f.test(pg::SWAPCACHE) && f.private() == slot);
+        }
+        Ok(false) => panic!("the entry changed under the model's own lock"),
+        Err(e) => panic!("swap_in: {e}"),
+    }
+    true
 }

@@ -9,6 +9,7 @@ use super::fault::FramePool;
 use super::frame::Frame;
 use super::memory::{FrameMemory, Pfn, PhysAddr, WORDS_PER_PAGE};
 use super::pagetable::{release_node, take_node, NodeAllocator, PageTableNodes};
+use super::swap::{SwapMap, SwapSlots};
 use core::cell::RefCell;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::vec::Vec;
@@ -140,16 +141,27 @@ pub struct HostPool {
     pub mem: HostMemory,
     /// The buddy allocator.
     pub buddy: RefCell<Buddy>,
+    /// The swap slots.
+    pub swap: RefCell<SwapMap<Vec<u64>, Vec<u32>>>,
 }
 
 impl HostPool {
-    /// `n` frames, all free.
+    /// `n` frames, all free; no swap.
     pub fn new(n: usize) -> Result<Self> {
+        Self::with_swap(n, 0)
+    }
+
+    /// `n` frames and `slots` swap slots, all free.
+    pub fn with_swap(n: usize, slots: usize) -> Result<Self> {
         let HostArena { frames, mem, buddy } = HostArena::new(n)?;
         Ok(Self {
             frames,
             mem,
             buddy: RefCell::new(buddy),
+            swap: RefCell::new(SwapMap::new(
+                std::vec![0; slots.div_ceil(64)],
+                std::vec![0; slots],
+            )?),
         })
     }
 
@@ -184,6 +196,26 @@ impl FramePool for HostPool {
             .borrow_mut()
             .free(&self.frames, pfn, 0)
             .expect("freeing a data frame");
+    }
+}
+
+impl SwapSlots for HostPool {
+    fn alloc_slot(&self) -> Result<u32> {
+        self.swap.borrow_mut().alloc()
+    }
+
+    fn dup_slot(&self, slot: u32) {
+        self.swap
+            .borrow_mut()
+            .dup(slot)
+            .expect("dup of a live slot");
+    }
+
+    fn put_slot(&self, slot: u32) {
+        self.swap
+            .borrow_mut()
+            .free(slot)
+            .expect("put of a live slot");
     }
 }
 

@@ -20,6 +20,7 @@
 //! | [`reclaim`] | `mm/vmscan.c`: watermarks, policy |
 //! | [`lru`], [`clock`] | `mm/swap.c` LRU lists; CLOCK |
 //! | [`swap`] | `mm/swapfile.c` |
+//! | [`vmscan`] | `mm/vmscan.c`: `pageout` |
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -40,6 +41,7 @@ pub mod pagetable;
 pub mod reclaim;
 pub mod slab;
 pub mod swap;
+pub mod vmscan;
 
 #[cfg(feature = "std")]
 pub mod fuzz;

@@ -16,6 +16,21 @@
 use super::error::{Error, Result};
 use core::ops::DerefMut;
 
+/// Swap slots as the fault path and reclaim use them (`get_swap_page`,
+/// `swap_duplicate`, `swap_free`): a [`SwapMap`] behind whatever lock its
+/// user keeps. Each page-table entry that names a slot holds one count on
+/// it, and so does a frame in the swap cache (`pg::SWAPCACHE`, its slot in
+/// `private`).
+pub trait SwapSlots {
+    /// A new slot with one count, the caller's ([`Error::NoMemory`] if swap
+    /// is full or there is none).
+    fn alloc_slot(&self) -> Result<u32>;
+    /// One more count on `slot`, which has at least one.
+    fn dup_slot(&self, slot: u32);
+    /// One count fewer on `slot`; the last frees it.
+    fn put_slot(&self, slot: u32);
+}
+
 /// Slots per cluster (one bitmap word).
 pub const SWAP_CLUSTER: usize = 64;
 

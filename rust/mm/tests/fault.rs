@@ -30,6 +30,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => s.clone().prop_map(Op::Destroy),
         1 => (s, p).prop_map(|(s, p)| Op::Pin(s, p)),
         1 => any::<usize>().prop_map(Op::Unpin),
+        2 => (0..SPACES, 0..PAGES.len()).prop_map(|(s, p)| Op::Pageout(s, p)),
+        2 => (any::<usize>(), prop::bool::weighted(0.85)).prop_map(|(k, ok)| Op::PageoutEnd(k, ok)),
     ]
 }
 
