@@ -19,7 +19,9 @@ use crate::{
         memory::{FrameMemory, Pfn, PAGE_SIZE},
         pagetable::{release_node, take_node, NodeAllocator},
         slab::{SlabCache, SlabInfo},
+        swap::{SwapMap, SwapSlots, SwapStats},
     },
+    swapfile::SwapFile,
 };
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::{alloc::KVVec, new_spinlock, prelude::*, sync::SpinLock};
@@ -44,6 +46,8 @@ pub enum SpaceWord {
     Vmas,
     /// Bit 0: fork-COW mode.
     Flags,
+    /// Pages in swap.
+    Swapped,
     /// Number of words.
     Count,
 }
@@ -72,6 +76,18 @@ pub enum Event {
     Clone,
     /// Spaces created by `fork()` of a fork-COW space.
     ForkSnapshot,
+    /// Faults that brought a page back from swap (`pgmajfault`).
+    MajorFault,
+    /// Pages read from swap (`pswpin`).
+    SwapIn,
+    /// Pages written to swap (`pswpout`).
+    SwapOut,
+    /// Pages taken out of memory with no write: clean swap-cache pages.
+    SwapCacheReclaim,
+    /// Zero-filled pages dropped instead of swapped.
+    ZeroReclaim,
+    /// Writes to or reads from swap that failed.
+    SwapIoError,
     /// Number of events.
     Count,
 }
@@ -88,6 +104,12 @@ pub const EVENT_NAMES: [&str; Event::Count as usize] = [
     "fault_around",
     "space_clone",
     "fork_snapshot",
+    "pgmajfault",
+    "pswpin",
+    "pswpout",
+    "swapcache_reclaim",
+    "zero_page_reclaim",
+    "swap_io_error",
 ];
 
 /// The arena.
@@ -124,6 +146,12 @@ pub struct Arena {
     /// A page-table node taken at load and never freed (`selftest_leak_node`),
     /// for the test of the leak check at unload.
     leaked_node: Option<Pfn>,
+    /// The swap slots (`swap_info_struct`'s map): as many as the store has,
+    /// none without one.
+    #[pin]
+    swap: SpinLock<SwapMap<KVVec<u64>, KVVec<u32>>>,
+    /// The backing store of swap, if `swap_path` names one.
+    pub swapfile: Option<SwapFile>,
 }
 
 /// What the arena is made with, from the module parameters.
@@ -140,6 +168,8 @@ pub struct ArenaConfig {
     pub leak_node: bool,
     /// Size and alignment of the objects of the space cache.
     pub space_object: (usize, usize),
+    /// The backing store of swap.
+    pub swap: Option<SwapFile>,
 }
 
 /// The arena of the loaded module (set between load and unload).
@@ -205,6 +235,12 @@ impl Arena {
             None,
             cfg.debug_slab,
         )?;
+        let slots = cfg.swap.as_ref().map_or(0, SwapFile::slots);
+        let mut bitmap = KVVec::with_capacity(slots.div_ceil(64), GFP_KERNEL)?;
+        bitmap.resize(slots.div_ceil(64), 0, GFP_KERNEL)?;
+        let mut counts = KVVec::with_capacity(slots, GFP_KERNEL)?;
+        counts.resize(slots, 0, GFP_KERNEL)?;
+        let swap = SwapMap::new(bitmap, counts)?;
         let leaked_node = if cfg.leak_node {
             let pfn = buddy.alloc(&frames, 0)?;
             take_node(&frames, &mem, pfn)?;
@@ -223,6 +259,8 @@ impl Arena {
             fault_around: cfg.fault_around,
             events: [const { AtomicU64::new(0) }; Event::Count as usize],
             leaked_node,
+            swap <- new_spinlock!(swap, "pagearena_swap"),
+            swapfile: cfg.swap,
         }? Error))
     }
 
@@ -271,9 +309,31 @@ impl Arena {
         self.pt_frames.load(Ordering::Relaxed)
     }
 
+    /// The swap slots: total, used.
+    pub fn swap_stats(&self) -> SwapStats {
+        self.swap.lock().stats()
+    }
+
     /// The kernel pfn to put in a PTE for arena frame `pfn`.
     pub fn kernel_pfn(&self, pfn: Pfn) -> Option<usize> {
         self.mem.kernel_pfn(pfn)
+    }
+}
+
+/// The arena's swap slots, for the core's pageout and swap-in decisions.
+impl SwapSlots for Arena {
+    fn alloc_slot(&self) -> MmResult<u32> {
+        self.swap.lock().alloc()
+    }
+
+    fn dup_slot(&self, slot: u32) {
+        let r = self.swap.lock().dup(slot);
+        kernel::warn_on!(r.is_err());
+    }
+
+    fn put_slot(&self, slot: u32) {
+        let r = self.swap.lock().free(slot);
+        kernel::warn_on!(r.is_err());
     }
 }
 
@@ -310,6 +370,7 @@ impl PinnedDrop for Arena {
             c.active_objs()
         };
         let pt_frames = self.nr_page_table_frames();
+        let slots = self.swap_stats().used;
         let zero = &self.frames[self.zero.idx()];
         zero.set_state(FrameState::Allocated);
         let mut buddy = self.buddy.lock();
@@ -318,25 +379,28 @@ impl PinnedDrop for Arena {
         let total = self.frames.len();
         let check = buddy.check(&self.frames);
         drop(buddy);
-        let clean = freed.is_ok() && free == total && pt_frames == 0 && space_objs == 0;
+        let clean =
+            freed.is_ok() && free == total && pt_frames == 0 && space_objs == 0 && slots == 0;
         if clean && check.is_ok() {
             pr_info!(
-                "unload: {}/{} frames free, no page-table node or space left: nothing leaked\n",
+                "unload: {}/{} frames free, no page-table node, space or swap slot left: nothing leaked\n",
                 free,
                 total
             );
         } else {
             pr_err!(
-                "unload: LEAK: {}/{} frames free, {} page-table nodes and {} spaces in use, buddy {:?}\n",
+                "unload: LEAK: {}/{} frames free, {} page-table nodes and {} spaces in use, {} swap slots, buddy {:?}\n",
                 free,
                 total,
                 pt_frames,
                 space_objs,
+                slots,
                 check
             );
             // The one leak a test asks for (`selftest_leak_node`) is
             // reported, not warned about: the test reads the line above.
-            let injected = self.leaked_node.is_some() && pt_frames == 1 && space_objs == 0;
+            let injected =
+                self.leaked_node.is_some() && pt_frames == 1 && space_objs == 0 && slots == 0;
             kernel::warn_on!(!injected);
         }
     }

@@ -52,6 +52,10 @@ impl Debugfs {
             KBox::pin_init(dir.read_callback_file(c"spaces", (), &spaces), GFP_KERNEL)?,
             GFP_KERNEL,
         )?;
+        files.push(
+            KBox::pin_init(dir.read_callback_file(c"swaps", (), &swaps), GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
         Ok(Self {
             _files: files,
             _dir: dir,
@@ -66,8 +70,33 @@ fn vmstat(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
     writeln!(f, "nr_slab_unreclaimable {}", s.nr_slab_frames)?;
     writeln!(f, "nr_page_table_pages {}", s.nr_pt_nodes)?;
     writeln!(f, "nr_spaces {}", s.nr_spaces)?;
+    writeln!(f, "nr_swap_slots {}", s.nr_swap_slots)?;
+    writeln!(f, "nr_swap_used {}", s.nr_swap_used)?;
     for (name, v) in EVENT_NAMES.iter().zip(arena().events()) {
         writeln!(f, "{name} {v}")?;
+    }
+    Ok(())
+}
+
+/// `/proc/swaps`: one line for the store, sizes in KiB.
+fn swaps(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
+    let a = arena();
+    writeln!(f, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority")?;
+    if let Some(store) = a.swapfile.as_ref() {
+        let st = a.swap_stats();
+        let kib = |slots: usize| slots * (kernel::page::PAGE_SIZE / 1024);
+        writeln!(
+            f,
+            "{:<40}{}\t{}\t\t{}\t\t-1",
+            store.path(),
+            if store.is_block() {
+                "partition"
+            } else {
+                "file\t"
+            },
+            kib(st.nr_slots),
+            kib(st.used)
+        )?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ impl From<MmError> for Error {
             MmError::Invalid | MmError::Foreign | MmError::DoubleFree | MmError::WrongOrder => {
                 code::EINVAL
             }
+            MmError::Busy => code::EBUSY,
             MmError::Corrupted(_) => code::EIO,
         }
     }

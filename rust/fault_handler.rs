@@ -32,7 +32,7 @@ use crate::{
     arena::{arena, Arena, Event, PtNodes},
     mm::{
         error::Error as MmError,
-        fault::{alloc_zeroed_frame, put_frame, FaultKind, ReadMap},
+        fault::{alloc_zeroed_frame, put_frame, FaultKind, FramePool, ReadMap},
         memory::{Pfn, PAGE_SIZE},
         pagetable::PteKind,
     },
@@ -65,6 +65,13 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
     };
     let r = {
         let mut inner = space.inner.lock();
+        if let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
+            drop(inner);
+            if let Some(p) = prealloc {
+                put_frame(a, p);
+            }
+            return swap_in_fault(a, space, idx, slot);
+        }
         let r = inner.mm.write_fault(
             a,
             &mut PtNodes { arena: a },
@@ -105,6 +112,58 @@ fn event(kind: FaultKind) -> Event {
         FaultKind::DemandZero => Event::DemandZeroFault,
         FaultKind::Cow => Event::CowFault,
         FaultKind::CowReuse => Event::CowReuseFault,
+        FaultKind::SwapIn => Event::MajorFault,
+    }
+}
+
+/// Brings page `idx` of `space` back from swap `slot`: the read runs with
+/// no lock held, so faults on other pages (and other spaces) go on
+/// meanwhile; a racing fault on the same page reads too, and the loser's
+/// frame goes back ([`crate::mm::fault::Mm::swap_in`] revalidates).
+/// `ENOMEM` without a frame, `EIO` if the read fails: never a page of
+/// zeros in place of the data.
+pub fn swap_in_page(a: &Arena, space: &Space, idx: u64, slot: u32) -> Result {
+    let store = a.swapfile.as_ref().ok_or(EIO)?;
+    let frame = a.alloc_frame().map_err(|e| {
+        a.count(Event::OomFault);
+        Error::from(e)
+    })?;
+    if let Err(e) = store.read(&a.mem, frame, slot) {
+        a.count(Event::SwapIoError);
+        put_frame(a, frame);
+        return Err(e);
+    }
+    a.count(Event::SwapIn);
+    let installed = {
+        let mut inner = space.inner.lock();
+        let r = inner
+            .mm
+            .swap_in(a, &mut PtNodes { arena: a }, idx, slot, frame);
+        space.sync_counters(&inner.mm);
+        r
+    };
+    match installed {
+        Ok(true) => {
+            a.count(Event::MajorFault);
+            Ok(())
+        }
+        Ok(false) => {
+            put_frame(a, frame);
+            Ok(())
+        }
+        Err(e) => {
+            put_frame(a, frame);
+            Err(e.into())
+        }
+    }
+}
+
+/// A fault on a page in swap: swap it in, then let the access retry (it
+/// faults again and finds the frame).
+fn swap_in_fault(a: &Arena, space: &Space, idx: u64, slot: u32) -> VmFaultReason {
+    match swap_in_page(a, space, idx, slot) {
+        Ok(()) => VmFaultReason::NOPAGE,
+        Err(_) => VmFaultReason::SIGBUS,
     }
 }
 
@@ -155,6 +214,7 @@ fn map_read(
         // A frame this space wrote and holds alone is mapped writable at
         // once: there is no copy to make on the next write.
         ReadMap::Frame { pfn, writable } => map(a, vmf, addr, Some(pfn), writable),
+        // Swapped in by the caller (fault-around leaves it).
         ReadMap::Swap(_) => VmFaultReason::SIGBUS,
     };
     Ok((r, kind))
@@ -162,6 +222,10 @@ fn map_read(
 
 fn read_fault(a: &Arena, space: &Space, vmf: &VmFault, idx: u64) -> VmFaultReason {
     let mut inner = space.inner.lock();
+    if let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
+        drop(inner);
+        return swap_in_fault(a, space, idx, slot);
+    }
     let addr = vmf.address();
     let r = match map_read(a, &mut inner, vmf, idx, addr) {
         Ok((r, kind)) => {
@@ -214,12 +278,19 @@ pub fn access(space: &Space, vma: &VmaRef, addr: usize, buf: AccessBuf<'_>) -> R
     let at = addr & (PAGE_SIZE - 1);
     let n = buf.len().min(PAGE_SIZE - at);
     let mut inner = space.inner.lock();
+    // A page in swap comes back first, as a fault would bring it.
+    while let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
+        drop(inner);
+        swap_in_page(a, space, idx, slot)?;
+        inner = space.inner.lock();
+    }
     match buf {
         AccessBuf::Read(b) => {
             let b = &mut b[..n];
             match inner.mm.pt.lookup(&a.mem, idx).kind() {
                 PteKind::Frame(pfn) => a.mem.read_bytes(pfn, at, b).ok_or(EFAULT)?,
                 PteKind::None | PteKind::Zero => b.fill(0),
+                // Swapped in just above, under this lock.
                 PteKind::Swap(_) => return Err(EIO),
             }
         }

@@ -4,6 +4,8 @@
  * kernel::bindings. Declared in Rust in the file that uses each.
  */
 #include <linux/mm.h>
+#include <linux/bio.h>
+#include <linux/blkdev.h>
 
 void *pagearena_page_address(const struct page *page);
 
@@ -27,4 +29,57 @@ void pagearena_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);
 void pagearena_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 {
 	vm_flags_set(vma, flags);
+}
+
+/*
+ * swap_path: the backing store of swap (rust/swapfile.rs). A C parameter:
+ * Rust-for-Linux 7.3's module! has no string parameters.
+ */
+#include <linux/moduleparam.h>
+static char *swap_path;
+module_param(swap_path, charp, 0444);
+MODULE_PARM_DESC(swap_path, "Swap backing store: a block device or a regular file (empty: no swap)");
+
+const char *pagearena_swap_path(void);
+
+const char *pagearena_swap_path(void)
+{
+	return swap_path;
+}
+
+long long pagearena_file_size(struct file *file, unsigned int *mode);
+
+/*
+ * The size of what @file reads and writes, and the mode of its inode
+ * (rust/swapfile.rs): for a block device the device's size, from the bdev
+ * inode behind f_mapping (the /dev node's own inode has no size).
+ */
+long long pagearena_file_size(struct file *file, unsigned int *mode)
+{
+	*mode = file_inode(file)->i_mode;
+	return i_size_read(file->f_mapping->host);
+}
+
+int pagearena_bdev_rw(struct file *file, void *addr, u64 pos, bool write);
+
+/*
+ * One page of the swap device at byte @pos to or from the direct-map page
+ * @addr, by a synchronous bio (rust/swapfile.rs), as swap does it
+ * (swap_writepage_bdev_sync): no page cache, and so none of the block
+ * device inode's locks, which a fault must not take (a read() of the
+ * device into arena memory holds them while it faults).
+ */
+int pagearena_bdev_rw(struct file *file, void *addr, u64 pos, bool write)
+{
+	struct bio_vec bv;
+	struct bio bio;
+	int ret;
+
+	bio_init(&bio, file_bdev(file), &bv, 1,
+		 write ? REQ_OP_WRITE | REQ_SYNC : REQ_OP_READ);
+	bio.bi_iter.bi_sector = pos >> SECTOR_SHIFT;
+	__bio_add_page(&bio, virt_to_page(addr), PAGE_SIZE, offset_in_page(addr));
+	ret = submit_bio_wait(&bio);
+	bio_uninit(&bio);
+	return ret;
 }

@@ -28,6 +28,10 @@ unsafe impl AsBytes for uapi::PagearenaSpaceStats {}
 unsafe impl AsBytes for uapi::PagearenaPageStateArgs {}
 // SAFETY: Integers only, so any bit pattern is a valid value.
 unsafe impl FromBytes for uapi::PagearenaPageStateArgs {}
+// SAFETY: `#[repr(C)]`, two `u32`s then only `u64`s: no padding.
+unsafe impl AsBytes for uapi::PagearenaPageoutArgs {}
+// SAFETY: Integers only, so any bit pattern is a valid value.
+unsafe impl FromBytes for uapi::PagearenaPageoutArgs {}
 
 /// Pages reported per chunk of a page-state query (one buffer, 32 KiB).
 const PAGE_STATE_CHUNK: u64 = 4096;
@@ -78,8 +82,36 @@ pub fn dispatch(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Re
             }
             Ok(0)
         }
+        uapi::PAGEARENA_NR_PAGEOUT => {
+            check_cmd(cmd, uapi::PAGEARENA_IOC_PAGEOUT)?;
+            pageout(&space, arg)
+        }
         _ => Err(ENOTTY),
     }
+}
+
+/// `PAGEARENA_IOC_PAGEOUT`.
+fn pageout(space: &Space, arg: usize) -> Result<isize> {
+    let size = core::mem::size_of::<uapi::PagearenaPageoutArgs>();
+    let mut args: uapi::PagearenaPageoutArgs = UserSlice::new(UserPtr::from_addr(arg), size)
+        .reader()
+        .read()?;
+    if (args.version != 0 && args.version != uapi::PAGEARENA_UAPI_VERSION)
+        || args.reserved != 0
+        || args.count > uapi::PAGEARENA_PAGE_STATE_MAX
+        || args.start.saturating_add(args.count) > uapi::PAGEARENA_SPACE_MAX_PAGES
+    {
+        return Err(EINVAL);
+    }
+    args.version = uapi::PAGEARENA_UAPI_VERSION;
+    args.swapped = 0;
+    args.clean = 0;
+    args.zero = 0;
+    args.busy = 0;
+    let r = crate::pageout::pageout_range(space, args.start, args.count, &mut args);
+    // The counts go back even when a write failed part-way.
+    write_to_user(arg, &args)?;
+    r.map(|()| 0)
 }
 
 /// `PAGEARENA_IOC_PAGE_STATE`.

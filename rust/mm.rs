@@ -34,3 +34,5 @@ pub mod reclaim;
 pub mod slab;
 #[path = "mm/src/swap.rs"]
 pub mod swap;
+#[path = "mm/src/vmscan.rs"]
+pub mod vmscan;

@@ -16,13 +16,14 @@
 //!    the host), [`errno`], [`frames`] (the arena's pages from
 //!    `alloc_pages`), [`rmap`] (a space's window of page offsets and its
 //!    zaps), [`vm_ops`] (a safe abstraction of `vm_operations_struct`),
-//!    [`selftest`];
+//!    [`swapfile`] (the backing store of swap), [`selftest`];
 //! 2. the arena: [`arena`] (frames, buddy, slab caches, page-table nodes,
 //!    the zero frame, event counters) and [`slab_arc`] (reference-counted
 //!    objects in its slab caches);
 //! 3. spaces: [`space`] (page tables, windows, the registry, snapshots for
 //!    clone and fork) and [`vmstat`] (the counters in one snapshot);
-//! 4. fault handling: [`fault_handler`] (faults and `vm_ops->access`);
+//! 4. fault handling and reclaim: [`fault_handler`] (faults, swap-in and
+//!    `vm_ops->access`), [`pageout`] (taking pages out to swap);
 //! 5. the device: [`file`] (files the module opens; the clone ioctl),
 //!    [`ioctl`], [`device`] (the misc device, mmap, the VMA callbacks),
 //!    [`debugfs`].
@@ -105,10 +106,12 @@ pub mod file;
 pub mod frames;
 pub mod ioctl;
 pub mod mm;
+pub mod pageout;
 pub mod rmap;
 pub mod selftest;
 pub mod slab_arc;
 pub mod space;
+pub mod swapfile;
 pub mod uapi;
 pub mod vm_ops;
 pub mod vmstat;
@@ -219,6 +222,7 @@ impl Pagearena {
             fail_at_block: fail_at,
             leak_node: module_parameters::selftest_leak_node.value(),
             space_object: (space::SpaceArc::OBJECT_SIZE, space::SpaceArc::OBJECT_ALIGN),
+            swap: swapfile::SwapFile::from_module_param()?,
         })?;
         let arena = KBox::pin_init(init, GFP_KERNEL)?;
         space::init_registry();

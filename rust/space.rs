@@ -170,6 +170,7 @@ impl Space {
         self.set(SpaceWord::Resident, mm.resident());
         self.set(SpaceWord::Zero, mm.zero());
         self.set(SpaceWord::PtNodes, mm.pt.nr_nodes() as u64);
+        self.set(SpaceWord::Swapped, mm.swapped());
     }
 
     /// Counts a VMA mapping this space, or one fewer; returns the new count.
@@ -235,6 +236,7 @@ impl Space {
             shared,
             pt_nodes: inner.mm.pt.nr_nodes() as u64,
             nr_vmas: self.get(SpaceWord::Vmas),
+            swapped: self.get(SpaceWord::Swapped),
         }
     }
 

@@ -12,7 +12,7 @@
 //! `ENOTTY`; an unreadable or unwritable argument pointer with `EFAULT`.
 
 /// Version of this API. Bumped on every incompatible change.
-pub const PAGEARENA_UAPI_VERSION: u32 = 2;
+pub const PAGEARENA_UAPI_VERSION: u32 = 3;
 
 /// The ioctl "type" byte of pagearena (free in
 /// `Documentation/userspace-api/ioctl/ioctl-number.rst`).
@@ -100,6 +100,47 @@ pub const PAGEARENA_NR_PAGE_STATE: u32 = 0x04;
 pub const PAGEARENA_NR_CLONE: u32 = 0x05;
 /// Command number of [`PAGEARENA_IOC_SET_FORK_MODE`].
 pub const PAGEARENA_NR_SET_FORK_MODE: u32 = 0x06;
+/// Command number of [`PAGEARENA_IOC_PAGEOUT`].
+pub const PAGEARENA_NR_PAGEOUT: u32 = 0x07;
+
+/// `PAGEARENA_IOC_PAGEOUT`: takes pages `start..start + count` of this fd's
+/// space out of memory now, like `madvise(MADV_PAGEOUT)`: dirty pages are
+/// written to swap, clean swap-cache pages dropped without a write,
+/// zero-filled ones dropped without a slot. Pages not resident are skipped;
+/// pages whose frame another space shares are counted in `busy` and left.
+/// `count` is at most [`PAGEARENA_PAGE_STATE_MAX`] and the range within the
+/// space's limit, else `EINVAL`. With no swap (or swap full) dirty pages
+/// stay: `ENOMEM` if nothing could be done, else the counts say what was.
+/// A write error is `EIO` (the page stays resident).
+pub const PAGEARENA_IOC_PAGEOUT: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    PAGEARENA_IOC_MAGIC,
+    PAGEARENA_NR_PAGEOUT,
+    core::mem::size_of::<PagearenaPageoutArgs>(),
+);
+
+/// Argument of [`PAGEARENA_IOC_PAGEOUT`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PagearenaPageoutArgs {
+    /// In: 0 or [`PAGEARENA_UAPI_VERSION`]; out: [`PAGEARENA_UAPI_VERSION`].
+    pub version: u32,
+    /// Always zero.
+    pub reserved: u32,
+    /// First page index.
+    pub start: u64,
+    /// Number of pages.
+    pub count: u64,
+    /// Out: pages written to swap.
+    pub swapped: u64,
+    /// Out: clean swap-cache pages dropped, no write.
+    pub clean: u64,
+    /// Out: zero-filled pages dropped, no slot.
+    pub zero: u64,
+    /// Out: pages left because another space shares their frame, or a
+    /// write fault raced with the pageout.
+    pub busy: u64,
+}
 
 /// `PAGEARENA_IOC_STATS`: read the arena's counters into a [`PagearenaStats`].
 pub const PAGEARENA_IOC_STATS: u32 = ioc(
@@ -189,6 +230,22 @@ pub struct PagearenaStats {
     pub space_clone: u64,
     /// Spaces made by `fork()` in fork-COW mode.
     pub fork_snapshot: u64,
+    /// Faults that read a page back from swap (`pgmajfault`).
+    pub pgmajfault: u64,
+    /// Pages read from swap.
+    pub pswpin: u64,
+    /// Pages written to swap.
+    pub pswpout: u64,
+    /// Clean swap-cache pages taken out of memory without a write.
+    pub swapcache_reclaim: u64,
+    /// Zero-filled pages taken out of memory without a slot.
+    pub zero_page_reclaim: u64,
+    /// Reads or writes of swap that failed.
+    pub swap_io_error: u64,
+    /// Slots of the swap store (0: no swap).
+    pub nr_swap_slots: u64,
+    /// Slots in use.
+    pub nr_swap_used: u64,
 }
 
 /// Answer of [`PAGEARENA_IOC_SPACE_STATS`].
@@ -211,6 +268,8 @@ pub struct PagearenaSpaceStats {
     pub pt_nodes: u64,
     /// VMAs mapping the space, in all processes.
     pub nr_vmas: u64,
+    /// Pages in swap.
+    pub swapped: u64,
 }
 
 /// Argument of [`PAGEARENA_IOC_PAGE_STATE`].

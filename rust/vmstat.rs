@@ -15,6 +15,7 @@ pub fn stats() -> uapi::PagearenaStats {
     let slabs = a.slabinfo();
     let ev = a.events();
     let nr_spaces = space::nr_spaces();
+    let swap = a.swap_stats();
     uapi::PagearenaStats {
         version: uapi::PAGEARENA_UAPI_VERSION,
         reserved: 0,
@@ -36,5 +37,13 @@ pub fn stats() -> uapi::PagearenaStats {
         fault_around: ev[Event::FaultAround as usize],
         space_clone: ev[Event::Clone as usize],
         fork_snapshot: ev[Event::ForkSnapshot as usize],
+        pgmajfault: ev[Event::MajorFault as usize],
+        pswpin: ev[Event::SwapIn as usize],
+        pswpout: ev[Event::SwapOut as usize],
+        swapcache_reclaim: ev[Event::SwapCacheReclaim as usize],
+        zero_page_reclaim: ev[Event::ZeroReclaim as usize],
+        swap_io_error: ev[Event::SwapIoError as usize],
+        nr_swap_slots: swap.nr_slots as u64,
+        nr_swap_used: swap.used as u64,
     }
 }

@@ -89,6 +89,19 @@ impl Space {
         })
     }
 
+    /// `PAGEARENA_IOC_PAGEOUT` for pages `start..start + count`: what was
+    /// taken out (swapped, clean, zero, busy).
+    pub fn pageout(&self, start: u64, count: u64) -> io::Result<uapi::PagearenaPageoutArgs> {
+        let mut args = uapi::PagearenaPageoutArgs {
+            version: uapi::PAGEARENA_UAPI_VERSION,
+            start,
+            count,
+            ..Default::default()
+        };
+        self.ioctl_raw(uapi::PAGEARENA_IOC_PAGEOUT, &mut args as *mut _ as usize)?;
+        Ok(args)
+    }
+
     /// `PAGEARENA_IOC_SET_FORK_MODE`.
     pub fn set_fork_mode(&self, mode: usize) -> io::Result<()> {
         self.ioctl_raw(uapi::PAGEARENA_IOC_SET_FORK_MODE, mode)

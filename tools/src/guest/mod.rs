@@ -5,6 +5,7 @@ pub mod device;
 pub mod mm_core;
 pub mod paging;
 pub mod surface;
+pub mod swap;
 
 use std::path::PathBuf;
 
@@ -54,7 +55,14 @@ pub struct Test {
 
 /// Every test, in the order they run.
 pub fn all() -> Vec<Test> {
-    [device::TESTS, mm_core::TESTS, paging::TESTS, surface::TESTS].concat()
+    [
+        device::TESTS,
+        mm_core::TESTS,
+        paging::TESTS,
+        surface::TESTS,
+        swap::TESTS,
+    ]
+    .concat()
 }
 
 /// Fails with `msg` unless `cond`.

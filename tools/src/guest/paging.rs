@@ -1308,26 +1308,41 @@ fn unload_sees_a_leaked_node(ctx: &Ctx) -> Outcome {
     r
 }
 
-/// Objects per slab of `pa_space`, from debugfs `slabinfo`.
-fn space_objs_per_slab() -> Result<u64, String> {
+/// Object size, objects per slab and pages per slab of `pa_space`, from
+/// debugfs `slabinfo`.
+fn space_slab_layout() -> Result<(u64, u64, u64), String> {
     let slab = std::fs::read_to_string(debugfs_dir()?.join("slabinfo")).map_err(err("slabinfo"))?;
-    slab.lines()
+    let cols: Vec<u64> = slab
+        .lines()
         .find(|l| l.starts_with("pa_space "))
-        .and_then(|l| l.split_whitespace().nth(4))
-        .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| format!("slabinfo: {slab}"))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(3)
+                .take(3)
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    match cols[..] {
+        [size, per_slab, pages] => Ok((size, per_slab, pages)),
+        _ => Err(format!("slabinfo: {slab}")),
+    }
 }
 
 fn without_slab_debug(ctx: &Ctx) -> Outcome {
-    let debug_per_slab = space_objs_per_slab()?;
+    let (_, debug_per_slab, _) = space_slab_layout()?;
     ctx.unload().map_err(err("rmmod"))?;
     ctx.load(&format!("arena_mb={}", ctx.arena_mb))
         .map_err(err("insmod without slab_debug"))?;
     let r = (|| -> Outcome {
-        // Without red zones and tags more `pa_space` objects fit a slab.
-        let per_slab = space_objs_per_slab()?;
-        ensure(per_slab > debug_per_slab, || {
-            format!("{per_slab} pa_space objects per slab, {debug_per_slab} with slab_debug: not the production layout")
+        // The load really is without red zones: objects are packed with
+        // nothing between them (the free pointer inside a free object), so
+        // a slab holds exactly slab size / object size of them, and no
+        // fewer than with slab_debug.
+        let (size, per_slab, pages) = space_slab_layout()?;
+        let packed = pages * page_size() as u64 / size;
+        ensure(per_slab == packed && per_slab >= debug_per_slab, || {
+            format!("{per_slab} pa_space objects of {size} bytes per {pages}-page slab, {packed} when packed ({debug_per_slab} with slab_debug): not the production layout")
         })?;
         for t in TESTS.iter().filter(|t| {
             [

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The backing store of swap (`mm/swapfile.c`'s `swapon`): a block device
+//! (`/dev/zram0`) or a regular file, named by the module parameter
+//! `swap_path`, opened at load for reading and writing and read and written
+//! a page per slot (sleeping: never under a spinlock or a space's mutex).
+//! A block device is read and written with synchronous bios, as swap does,
+//! never through its page cache: a fault must not take the device inode's
+//! locks, which a `read()` of the device holds while it copies into user
+//! memory (a lock inversion lockdep reports). A regular file goes through
+//! `kernel_read`/`kernel_write`.
+//!
+//! A block device is opened exclusively (`O_EXCL`, as `swapon` claims it),
+//! so a mounted or swapped-on device is refused with `EBUSY`; a regular
+//! file is not locked against other writers.
+
+use crate::frames::KernelFrames;
+use crate::mm::memory::{Pfn, PAGE_SIZE};
+use core::ffi::{c_void, CStr};
+use core::ptr::NonNull;
+use kernel::{bindings, error::from_err_ptr, prelude::*};
+
+extern "C" {
+    /// The `swap_path` module parameter (`rust/helpers.c`), or NULL.
+    fn pagearena_swap_path() -> *const kernel::ffi::c_char;
+    /// The size of what `file` reads and writes (a block device's size, or
+    /// the file's), and its inode's mode in `mode` (`rust/helpers.c`). Takes a `struct file *` as `c_void` (its bindgen
+    /// type is not FFI-safe).
+    fn pagearena_file_size(file: *mut c_void, mode: *mut u32) -> i64;
+    /// One page of a block device at byte `pos`, to or from the page at
+    /// direct-map address `addr`, by a synchronous bio (`rust/helpers.c`).
+    /// Returns 0 or a negative errno.
+    fn pagearena_bdev_rw(file: *mut c_void, addr: *mut c_void, pos: u64, write: bool) -> i32;
+}
+
+/// Fewest slots a store may have: 64 pages (256 KiB).
+pub const MIN_SLOTS: usize = 64;
+
+/// The open backing store.
+///
+/// # Invariants
+///
+/// `file` is a file we opened with `filp_open` for reading and writing, a
+/// block device or a regular file of at least `slots` pages; we hold its one
+/// reference until drop.
+pub struct SwapFile {
+    file: NonNull<bindings::file>,
+    slots: usize,
+    block: bool,
+    path: &'static CStr,
+}
+
+// SAFETY: A `struct file` may be read, written and closed from any thread;
+// `SwapFile` only does that.
+unsafe impl Send for SwapFile {}
+// SAFETY: `kernel_read`/`kernel_write` with a private position may run
+// concurrently on one file.
+unsafe impl Sync for SwapFile {}
+
+impl SwapFile {
+    /// Opens the store `swap_path` names, if it names one. A store that
+    /// cannot be used fails the load, saying which and why.
+    pub fn from_module_param() -> Result<Option<Self>> {
+        // SAFETY: The parameter is set before init and only read after.
+        let p = unsafe { pagearena_swap_path() };
+        if p.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: A charp parameter is a NUL-terminated string that lives as
+        // long as the module.
+        let path = unsafe { CStr::from_char_ptr(p) };
+        if path.is_empty() {
+            return Ok(None);
+        }
+        Self::open(path).map(Some)
+    }
+
+    fn open(path: &'static CStr) -> Result<Self> {
+        let flags = bindings::O_RDWR | bindings::O_LARGEFILE;
+        // SAFETY: `path` is a valid C string; `filp_open` returns a file
+        // with one reference, or an error pointer.
+        let raw = from_err_ptr(unsafe { bindings::filp_open(path.as_char_ptr(), flags as i32, 0) })
+            .inspect_err(|e| {
+                pr_err!(
+                    "swap_path={:?}: cannot open it for reading and writing ({:?})\n",
+                    path,
+                    e
+                );
+            })?;
+        let file = NonNull::new(raw).ok_or(EINVAL)?;
+        let mut mode = 0u32;
+        // SAFETY: `file` is the file just opened.
+        let size = unsafe { pagearena_file_size(file.as_ptr().cast(), &mut mode) };
+        let kind = mode & bindings::S_IFMT;
+        let close = |e: Error| {
+            // SAFETY: We own the reference `filp_open` returned.
+            unsafe { bindings::filp_close(file.as_ptr(), core::ptr::null_mut()) };
+            e
+        };
+        if kind != bindings::S_IFREG && kind != bindings::S_IFBLK {
+            pr_err!(
+                "swap_path={:?}: not a block device or a regular file\n",
+                path
+            );
+            return Err(close(EINVAL));
+        }
+        let block = kind == bindings::S_IFBLK;
+        if block {
+            // A second open with O_EXCL claims the device, as swapon does.
+            // SAFETY: As above.
+            let excl = unsafe {
+                bindings::filp_open(path.as_char_ptr(), (flags | bindings::O_EXCL) as i32, 0)
+            };
+            match from_err_ptr(excl) {
+                Ok(f) => {
+                    // SAFETY: We own the reference of the exclusive open;
+                    // the first one goes, the exclusive one stays.
+                    unsafe { bindings::filp_close(file.as_ptr(), core::ptr::null_mut()) };
+                    return Self::finish(path, NonNull::new(f).ok_or(EINVAL)?, size, true);
+                }
+                Err(e) => {
+                    pr_err!(
+                        "swap_path={:?}: in use (mounted or swapped on?): {:?}\n",
+                        path,
+                        e
+                    );
+                    return Err(close(e));
+                }
+            }
+        }
+        Self::finish(path, file, size, block)
+    }
+
+    fn finish(
+        path: &'static CStr,
+        file: NonNull<bindings::file>,
+        size: i64,
+        block: bool,
+    ) -> Result<Self> {
+        let slots = usize::try_from(size).unwrap_or(0) / PAGE_SIZE;
+        if slots < MIN_SLOTS {
+            pr_err!(
+                "swap_path={:?}: {} bytes, too small: at least {} pages\n",
+                path,
+                size,
+                MIN_SLOTS
+            );
+            // SAFETY: We own the reference.
+            unsafe { bindings::filp_close(file.as_ptr(), core::ptr::null_mut()) };
+            return Err(EINVAL);
+        }
+        pr_info!(
+            "swap: {:?}, {} {} slots\n",
+            path,
+            if block { "block device," } else { "file," },
+            slots
+        );
+        // INVARIANT: opened for reading and writing, of `slots` pages.
+        Ok(Self {
+            file,
+            slots,
+            block,
+            path,
+        })
+    }
+
+    /// The store's path, as `swap_path` gave it.
+    pub fn path(&self) -> &'static str {
+        self.path.to_str().unwrap_or("?")
+    }
+
+    /// Slots in the store.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Whether the store is a block device.
+    pub fn is_block(&self) -> bool {
+        self.block
+    }
+
+    /// Reads slot `slot` into frame `pfn` of `mem`, which the caller holds
+    /// alone (a new frame no page table maps yet). `EIO` on a short read.
+    pub fn read(&self, mem: &KernelFrames, pfn: Pfn, slot: u32) -> Result {
+        let buf = mem.virt(pfn.addr()).ok_or(EINVAL)?;
+        let mut pos = self.offset(slot)?;
+        if self.block {
+            return self.bdev_rw(buf, pos, false);
+        }
+        // SAFETY: `file` is open for reading (type invariant); `buf` is a
+        // whole frame of the arena's own pages, which the caller holds alone,
+        // so nothing else reads or writes it meanwhile.
+        let n =
+            unsafe { bindings::kernel_read(self.file.as_ptr(), buf.cast(), PAGE_SIZE, &mut pos) };
+        if n == PAGE_SIZE as isize {
+            Ok(())
+        } else {
+            Err(EIO)
+        }
+    }
+
+    /// Writes frame `pfn` of `mem` to slot `slot`. The frame is pinned and
+    /// write-protected by the caller (pageout): user space may read it
+    /// meanwhile, nothing writes it. `EIO` on a short write.
+    pub fn write(&self, mem: &KernelFrames, pfn: Pfn, slot: u32) -> Result {
+        let buf = mem.virt(pfn.addr()).ok_or(EINVAL)?;
+        let mut pos = self.offset(slot)?;
+        if self.block {
+            return self.bdev_rw(buf, pos, true);
+        }
+        // SAFETY: `file` is open for writing (type invariant); `buf` is a
+        // whole frame of the arena, pinned by the caller, so allocated for
+        // the call; `kernel_write` only reads it.
+        let n = unsafe {
+            bindings::kernel_write(
+                self.file.as_ptr(),
+                buf.cast_const().cast(),
+                PAGE_SIZE,
+                &mut pos,
+            )
+        };
+        if n == PAGE_SIZE as isize {
+            Ok(())
+        } else {
+            Err(EIO)
+        }
+    }
+
+    /// A bio to or from the block device for the page at `buf`.
+    fn bdev_rw(&self, buf: *mut u8, pos: bindings::loff_t, write: bool) -> Result {
+        let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
+        // SAFETY: `file` is an open block device (type invariant, `block`);
+        // `buf` is a whole arena frame in the direct map, which the callers
+        // of `read` and `write` hold (see there); the bio completes before
+        // the call returns.
+        let r = unsafe { pagearena_bdev_rw(self.file.as_ptr().cast(), buf.cast(), pos, write) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(EIO)
+        }
+    }
+
+    fn offset(&self, slot: u32) -> Result<bindings::loff_t> {
+        if slot as usize >= self.slots {
+            return Err(EINVAL);
+        }
+        Ok(bindings::loff_t::from(slot) * PAGE_SIZE as bindings::loff_t)
+    }
+}
+
+impl Drop for SwapFile {
+    fn drop(&mut self) {
+        // SAFETY: We own the file's reference (type invariant); closed once.
+        unsafe { bindings::filp_close(self.file.as_ptr(), core::ptr::null_mut()) };
+    }
+}
