@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The demo `make run` runs in the guest: load the module, walk through its
-# fault handling (zero page, demand zero, clone, copy-on-write), show the
-# statistics, unload. Usage: scripts/demo.sh path/to/pagearena.ko
+# fault handling (zero page, demand zero, clone, copy-on-write, a swap round
+# trip through a swap file on tmpfs), show the statistics, unload.
+# Usage: scripts/demo.sh path/to/pagearena.ko
 set -euo pipefail
 ko=${1:?usage: scripts/demo.sh pagearena.ko}
 cli=target/release/pagearena
-insmod "$ko" arena_mb="${ARENA_MB:-64}"
-trap 'rmmod pagearena; dmesg | grep "pagearena:" | tail -2' EXIT
+swap=/tmp/pagearena-demo-swap
+truncate -s 16M "$swap"
+insmod "$ko" arena_mb="${ARENA_MB:-64}" swap_path="$swap"
+trap 'rmmod pagearena; rm -f "$swap"; dmesg | grep "pagearena:" | tail -2' EXIT
 mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
 echo "== /dev/pagearena"
 ls -l /dev/pagearena
@@ -23,5 +26,7 @@ echo "== /sys/kernel/debug/pagearena/buddyinfo"
 cat /sys/kernel/debug/pagearena/buddyinfo
 echo "== /sys/kernel/debug/pagearena/slabinfo"
 cat /sys/kernel/debug/pagearena/slabinfo
+echo "== /sys/kernel/debug/pagearena/swaps"
+cat /sys/kernel/debug/pagearena/swaps
 echo "== kernel log"
 dmesg | grep 'pagearena:'

@@ -6,7 +6,7 @@ use crate::uapi::{self, page_state, page_state::Kind};
 use std::io;
 
 /// One character per page: `.` untouched, `z` zero frame, `F` a frame of this
-/// space alone, `S` a frame shared with another space, `w` swapped.
+/// space alone, `S` a frame shared with another space, `w` in swap.
 pub fn page_map(states: &[u64]) -> String {
     states
         .iter()
@@ -49,7 +49,7 @@ fn counters(before: &uapi::PagearenaStats, s: &Space) -> io::Result<uapi::Pagear
 pub fn run() -> io::Result<()> {
     let n = 64;
     let ps = page_size();
-    println!("legend: . untouched  z zero frame  F private frame  S shared frame\n");
+    println!("legend: . untouched  z zero frame  F private frame  S shared frame  w in swap\n");
     let a = Space::open()?;
     let ma: Mapping = a.map(0, n * ps)?;
     let mut st = a.stats()?;
@@ -94,6 +94,46 @@ pub fn run() -> io::Result<()> {
     }
     show("a", &a, n)?;
     show("clone", &b, n)?;
-    counters(&st, &a)?;
+    st = counters(&st, &a)?;
+    if st.nr_swap_slots == 0 {
+        println!("\n(no swap: load with swap_path=FILE for the swap steps)");
+        return Ok(());
+    }
+
+    println!("\n6. PAGEOUT pages 8..40 of a: its own frames (8..16) go to swap and are freed (w);\n   frames it shares with the clone stay (busy)");
+    let out = a.pageout(8, 32)?;
+    show("a", &a, n)?;
+    let now = a.stats()?;
+    println!(
+        "  written {}, busy {}; pswpout {}; free frames {} -> {}",
+        out.swapped,
+        out.busy,
+        now.pswpout - st.pswpout,
+        st.nr_free,
+        now.nr_free
+    );
+    st = now;
+
+    println!("\n7. read pages 8..16: each comes back from swap, byte for byte (major faults)");
+    let same = (8..16).all(|p| ma.read(p * ps) == 2000 + p as u64);
+    show("a", &a, n)?;
+    let now = a.stats()?;
+    println!(
+        "  contents intact: {same}; pgmajfault {}, pswpin {}",
+        now.pgmajfault - st.pgmajfault,
+        now.pswpin - st.pswpin
+    );
+    st = now;
+
+    println!("\n8. PAGEOUT again: unwritten since, they are still in swap (swap cache): no write");
+    let out = a.pageout(8, 8)?;
+    show("a", &a, n)?;
+    let now = a.stats()?;
+    println!(
+        "  dropped clean {}, written {}; pswpout {}",
+        out.clean,
+        out.swapped,
+        now.pswpout - st.pswpout
+    );
     Ok(())
 }
