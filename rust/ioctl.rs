@@ -92,17 +92,8 @@ pub fn dispatch(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Re
 
 /// `PAGEARENA_IOC_PAGEOUT`.
 fn pageout(space: &Space, arg: usize) -> Result<isize> {
-    let size = core::mem::size_of::<uapi::PagearenaPageoutArgs>();
-    let mut args: uapi::PagearenaPageoutArgs = UserSlice::new(UserPtr::from_addr(arg), size)
-        .reader()
-        .read()?;
-    if (args.version != 0 && args.version != uapi::PAGEARENA_UAPI_VERSION)
-        || args.reserved != 0
-        || args.count > uapi::PAGEARENA_PAGE_STATE_MAX
-        || args.start.saturating_add(args.count) > uapi::PAGEARENA_SPACE_MAX_PAGES
-    {
-        return Err(EINVAL);
-    }
+    let mut args: uapi::PagearenaPageoutArgs = read_from_user(arg)?;
+    check_range(args.version, args.reserved, args.start, args.count)?;
     args.version = uapi::PAGEARENA_UAPI_VERSION;
     args.swapped = 0;
     args.clean = 0;
@@ -116,17 +107,8 @@ fn pageout(space: &Space, arg: usize) -> Result<isize> {
 
 /// `PAGEARENA_IOC_PAGE_STATE`.
 fn page_state_query(space: &Space, arg: usize) -> Result<isize> {
-    let size = core::mem::size_of::<uapi::PagearenaPageStateArgs>();
-    let mut args: uapi::PagearenaPageStateArgs = UserSlice::new(UserPtr::from_addr(arg), size)
-        .reader()
-        .read()?;
-    if (args.version != 0 && args.version != uapi::PAGEARENA_UAPI_VERSION)
-        || args.reserved != 0
-        || args.count > uapi::PAGEARENA_PAGE_STATE_MAX
-        || args.start.saturating_add(args.count) > uapi::PAGEARENA_SPACE_MAX_PAGES
-    {
-        return Err(EINVAL);
-    }
+    let mut args: uapi::PagearenaPageStateArgs = read_from_user(arg)?;
+    check_range(args.version, args.reserved, args.start, args.count)?;
     let bytes = usize::try_from(args.count)? * 8;
     let mut out = UserSlice::new(UserPtr::from_addr(args.buf as usize), bytes).writer();
     let a = arena();
@@ -189,6 +171,27 @@ fn check_cmd(cmd: u32, expected: u32) -> Result {
     } else {
         Err(EINVAL)
     }
+}
+
+/// Reads a `T` from the user address `arg` (`EFAULT` if it is not readable).
+fn read_from_user<T: FromBytes>(arg: usize) -> Result<T> {
+    UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<T>())
+        .reader()
+        .read()
+}
+
+/// The checks every page-range command makes (`EINVAL`): a version of 0 or
+/// ours, zero reserved, at most [`uapi::PAGEARENA_PAGE_STATE_MAX`] pages, all
+/// within the space's limit.
+fn check_range(version: u32, reserved: u32, start: u64, count: u64) -> Result {
+    if (version != 0 && version != uapi::PAGEARENA_UAPI_VERSION)
+        || reserved != 0
+        || count > uapi::PAGEARENA_PAGE_STATE_MAX
+        || start.saturating_add(count) > uapi::PAGEARENA_SPACE_MAX_PAGES
+    {
+        return Err(EINVAL);
+    }
+    Ok(())
 }
 
 /// Copies `value` to the user address `arg` (`EFAULT` if it is not writable).

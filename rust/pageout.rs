@@ -59,8 +59,9 @@ pub fn pageout_range(
                 continue;
             }
             Err(MmError::NoMemory) => {
+                // No slot for this one; zero and clean pages may still go.
                 full = true;
-                break;
+                continue;
             }
             Err(e) => return Err(e.into()),
         };

@@ -45,6 +45,10 @@ pub const TESTS: &[Test] = &[
         name: "swap full: pageout is ENOMEM, resident pages stay intact; unload frees every slot",
         run: swap_full,
     },
+    Test {
+        name: "PAGEOUT rejects bad input; without swap, dirty pages stay (ENOMEM) and zero pages go",
+        run: pageout_bad_input,
+    },
 ];
 
 /// Where the tests' swap files go (tmpfs in the guest).
@@ -393,4 +397,71 @@ fn swap_full(ctx: &Ctx) -> Outcome {
     });
     let _ = std::fs::remove_file(path);
     r
+}
+
+fn pageout_bad_input(_: &Ctx) -> Outcome {
+    use crate::uapi;
+    // The standard load has no swap.
+    let s = open()?;
+    let m = map(&s, 4)?;
+    fill(&m, 0, 5);
+    m.write(page_size(), 1);
+    m.write(page_size(), 0);
+    let raw = |args: &mut uapi::PagearenaPageoutArgs| {
+        s.ioctl_raw(uapi::PAGEARENA_IOC_PAGEOUT, args as *mut _ as usize)
+    };
+    let ok = uapi::PagearenaPageoutArgs {
+        count: 4,
+        ..Default::default()
+    };
+    for (what, a) in [
+        (
+            "a bad version",
+            uapi::PagearenaPageoutArgs { version: 99, ..ok },
+        ),
+        (
+            "reserved set",
+            uapi::PagearenaPageoutArgs { reserved: 1, ..ok },
+        ),
+        (
+            "too many pages",
+            uapi::PagearenaPageoutArgs {
+                count: uapi::PAGEARENA_PAGE_STATE_MAX + 1,
+                ..ok
+            },
+        ),
+        (
+            "past the limit",
+            uapi::PagearenaPageoutArgs {
+                start: uapi::PAGEARENA_SPACE_MAX_PAGES - 1,
+                ..ok
+            },
+        ),
+        (
+            "a start near u64::MAX",
+            uapi::PagearenaPageoutArgs {
+                start: u64::MAX - 1,
+                ..ok
+            },
+        ),
+    ] {
+        let mut a = a;
+        expect_errno(&format!("PAGEOUT with {what}"), raw(&mut a), libc::EINVAL)?;
+    }
+    expect_errno(
+        "PAGEOUT to NULL",
+        s.ioctl_raw(uapi::PAGEARENA_IOC_PAGEOUT, 0),
+        libc::EFAULT,
+    )?;
+    // Page 1 holds zeros: it goes without a slot; page 0 cannot.
+    let out = s.pageout(0, 4).map_err(err("PAGEOUT without swap"))?;
+    ensure(out.zero == 1 && out.swapped == 0, || {
+        format!("without swap: {out:?}")
+    })?;
+    expect_errno(
+        "PAGEOUT of a dirty page without swap",
+        s.pageout(0, 1),
+        libc::ENOMEM,
+    )?;
+    verify(&m, 0, 5)
 }
