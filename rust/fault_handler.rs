@@ -35,6 +35,7 @@ use crate::{
         fault::{alloc_zeroed_frame, put_frame, FaultKind, FramePool, ReadMap},
         memory::{Pfn, PAGE_SIZE},
         pagetable::PteKind,
+        swap::SwapSlots,
     },
     space::{Space, SpaceInner},
     vm_ops::{self, AccessBuf, VmFault, VmFaultReason},
@@ -66,6 +67,7 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
     let r = {
         let mut inner = space.inner.lock();
         if let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
+            a.dup_slot(slot);
             drop(inner);
             if let Some(p) = prealloc {
                 put_frame(a, p);
@@ -122,7 +124,19 @@ fn event(kind: FaultKind) -> Event {
 /// frame goes back ([`crate::mm::fault::Mm::swap_in`] revalidates).
 /// `ENOMEM` without a frame, `EIO` if the read fails: never a page of
 /// zeros in place of the data.
+///
+/// The caller took a count on `slot` under the space's mutex, while the
+/// entry named it (as `swapcache_prepare` pins a slot in Linux): the slot
+/// cannot be freed and handed to another page while the read is in
+/// flight, so the entry naming it afterwards means it still holds this
+/// page. The count goes here, whatever happens.
 pub fn swap_in_page(a: &Arena, space: &Space, idx: u64, slot: u32) -> Result {
+    let r = read_and_install(a, space, idx, slot);
+    a.put_slot(slot);
+    r
+}
+
+fn read_and_install(a: &Arena, space: &Space, idx: u64, slot: u32) -> Result {
     let store = a.swapfile.as_ref().ok_or(EIO)?;
     let frame = a.alloc_frame().map_err(|e| {
         a.count(Event::OomFault);
@@ -223,6 +237,7 @@ fn map_read(
 fn read_fault(a: &Arena, space: &Space, vmf: &VmFault, idx: u64) -> VmFaultReason {
     let mut inner = space.inner.lock();
     if let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
+        a.dup_slot(slot);
         drop(inner);
         return swap_in_fault(a, space, idx, slot);
     }
@@ -280,6 +295,7 @@ pub fn access(space: &Space, vma: &VmaRef, addr: usize, buf: AccessBuf<'_>) -> R
     let mut inner = space.inner.lock();
     // A page in swap comes back first, as a fault would bring it.
     while let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
+        a.dup_slot(slot);
         drop(inner);
         swap_in_page(a, space, idx, slot)?;
         inner = space.inner.lock();

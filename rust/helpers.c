@@ -47,16 +47,20 @@ const char *pagearena_swap_path(void)
 	return swap_path;
 }
 
-long long pagearena_file_size(struct file *file, unsigned int *mode);
+long long pagearena_file_size(struct file *file, unsigned int *mode,
+			       unsigned long *magic);
 
 /*
- * The size of what @file reads and writes, and the mode of its inode
- * (rust/swapfile.rs): for a block device the device's size, from the bdev
- * inode behind f_mapping (the /dev node's own inode has no size).
+ * The size of what @file reads and writes, the mode of its inode and the
+ * magic of its file system (rust/swapfile.rs): for a block device the
+ * device's size, from the bdev inode behind f_mapping (the /dev node's own
+ * inode has no size).
  */
-long long pagearena_file_size(struct file *file, unsigned int *mode)
+long long pagearena_file_size(struct file *file, unsigned int *mode,
+			       unsigned long *magic)
 {
 	*mode = file_inode(file)->i_mode;
+	*magic = file_inode(file)->i_sb->s_magic;
 	return i_size_read(file->f_mapping->host);
 }
 

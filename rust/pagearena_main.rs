@@ -33,7 +33,11 @@
 //! Outermost first: the mmap lock (or the per-VMA lock, for faults) → a
 //! space's mutex → `i_mmap_rwsem` (taken by a zap, [`rmap::Window::zap`]),
 //! or the space cache's spinlock → the buddy spinlock (the cache takes it
-//! inside; a fault takes it alone, for single allocations). The space registry
+//! inside; a fault takes it alone, for single allocations); the swap map's
+//! spinlock is a leaf taken under a space's mutex (snapshots, destroys,
+//! pageout) or alone. Swap I/O runs with no lock of ours held: under the
+//! mmap or VMA read lock for a fault's swap-in, under nothing for a
+//! pageout. The space registry
 //! mutex is a leaf: nothing is taken under it, and it is never taken with
 //! a space's mutex held. Two spaces' mutexes are never held at once (a
 //! fork child's and its parent's are taken one after the other). No global

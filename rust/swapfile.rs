@@ -12,7 +12,9 @@
 //!
 //! A block device is opened exclusively (`O_EXCL`, as `swapon` claims it),
 //! so a mounted or swapped-on device is refused with `EBUSY`; a regular
-//! file is not locked against other writers.
+//! file is not locked against other writers, and must be on a file system
+//! whose reads take no lock across the copy (tmpfs, ext4). At most
+//! [`MAX_SLOTS`] slots are used.
 
 use crate::frames::KernelFrames;
 use crate::mm::memory::{Pfn, PAGE_SIZE};
@@ -26,7 +28,7 @@ extern "C" {
     /// The size of what `file` reads and writes (a block device's size, or
     /// the file's), and its inode's mode in `mode` (`rust/helpers.c`). Takes a `struct file *` as `c_void` (its bindgen
     /// type is not FFI-safe).
-    fn pagearena_file_size(file: *mut c_void, mode: *mut u32) -> i64;
+    fn pagearena_file_size(file: *mut c_void, mode: *mut u32, magic: *mut usize) -> i64;
     /// One page of a block device at byte `pos`, to or from the page at
     /// direct-map address `addr`, by a synchronous bio (`rust/helpers.c`).
     /// Returns 0 or a negative errno.
@@ -35,6 +37,17 @@ extern "C" {
 
 /// Fewest slots a store may have: 64 pages (256 KiB).
 pub const MIN_SLOTS: usize = 64;
+
+/// Most slots: slot numbers must fit a page-table entry's 32-bit payload
+/// (and the map is allocated at load).
+pub const MAX_SLOTS: usize = 1 << 24;
+
+/// File systems (`s_magic`) whose buffered reads take no lock that a
+/// `read()` into arena memory could hold while it faults: tmpfs (0x01021994)
+/// and ext2/3/4 (0xEF53). Others (XFS, NFS) take their inode lock shared
+/// across the copy, so a swap-in from a fault could deadlock against a
+/// pageout waiting to write.
+const LOCK_FREE_READS: [usize; 2] = [0x0102_1994, 0xEF53];
 
 /// The open backing store.
 ///
@@ -67,7 +80,8 @@ impl SwapFile {
             return Ok(None);
         }
         // SAFETY: A charp parameter is a NUL-terminated string that lives as
-        // long as the module.
+        // long as the module: it is freed after `exit`, and its permission
+        // (0444) lets no one replace (and free) it while loaded.
         let path = unsafe { CStr::from_char_ptr(p) };
         if path.is_empty() {
             return Ok(None);
@@ -76,27 +90,37 @@ impl SwapFile {
     }
 
     fn open(path: &'static CStr) -> Result<Self> {
-        let flags = bindings::O_RDWR | bindings::O_LARGEFILE;
+        // One open: `O_EXCL` without `O_CREAT` claims a block device
+        // exclusively, as `swapon` does, and means nothing for a regular
+        // file; the kind and size come from the very file we keep.
+        let flags = bindings::O_RDWR | bindings::O_LARGEFILE | bindings::O_EXCL;
         // SAFETY: `path` is a valid C string; `filp_open` returns a file
         // with one reference, or an error pointer.
         let raw = from_err_ptr(unsafe { bindings::filp_open(path.as_char_ptr(), flags as i32, 0) })
             .inspect_err(|e| {
                 pr_err!(
-                    "swap_path={:?}: cannot open it for reading and writing ({:?})\n",
+                    "swap_path={:?}: cannot open it for reading and writing, exclusively ({:?})\n",
                     path,
                     e
                 );
             })?;
         let file = NonNull::new(raw).ok_or(EINVAL)?;
-        let mut mode = 0u32;
+        let (mut mode, mut magic) = (0u32, 0usize);
         // SAFETY: `file` is the file just opened.
-        let size = unsafe { pagearena_file_size(file.as_ptr().cast(), &mut mode) };
-        let kind = mode & bindings::S_IFMT;
+        let size = unsafe { pagearena_file_size(file.as_ptr().cast(), &mut mode, &mut magic) };
         let close = |e: Error| {
             // SAFETY: We own the reference `filp_open` returned.
             unsafe { bindings::filp_close(file.as_ptr(), core::ptr::null_mut()) };
             e
         };
+        let kind = mode & bindings::S_IFMT;
+        if kind == bindings::S_IFREG && !LOCK_FREE_READS.contains(&magic) {
+            pr_err!(
+                "swap_path={:?}: a file on a file system whose reads may take locks a fault must not (use tmpfs, ext4, or a block device)\n",
+                path
+            );
+            return Err(close(EINVAL));
+        }
         if kind != bindings::S_IFREG && kind != bindings::S_IFBLK {
             pr_err!(
                 "swap_path={:?}: not a block device or a regular file\n",
@@ -104,31 +128,7 @@ impl SwapFile {
             );
             return Err(close(EINVAL));
         }
-        let block = kind == bindings::S_IFBLK;
-        if block {
-            // A second open with O_EXCL claims the device, as swapon does.
-            // SAFETY: As above.
-            let excl = unsafe {
-                bindings::filp_open(path.as_char_ptr(), (flags | bindings::O_EXCL) as i32, 0)
-            };
-            match from_err_ptr(excl) {
-                Ok(f) => {
-                    // SAFETY: We own the reference of the exclusive open;
-                    // the first one goes, the exclusive one stays.
-                    unsafe { bindings::filp_close(file.as_ptr(), core::ptr::null_mut()) };
-                    return Self::finish(path, NonNull::new(f).ok_or(EINVAL)?, size, true);
-                }
-                Err(e) => {
-                    pr_err!(
-                        "swap_path={:?}: in use (mounted or swapped on?): {:?}\n",
-                        path,
-                        e
-                    );
-                    return Err(close(e));
-                }
-            }
-        }
-        Self::finish(path, file, size, block)
+        Self::finish(path, file, size, kind == bindings::S_IFBLK)
     }
 
     fn finish(
@@ -137,7 +137,7 @@ impl SwapFile {
         size: i64,
         block: bool,
     ) -> Result<Self> {
-        let slots = usize::try_from(size).unwrap_or(0) / PAGE_SIZE;
+        let slots = (usize::try_from(size).unwrap_or(0) / PAGE_SIZE).min(MAX_SLOTS);
         if slots < MIN_SLOTS {
             pr_err!(
                 "swap_path={:?}: {} bytes, too small: at least {} pages\n",
@@ -199,9 +199,14 @@ impl SwapFile {
         }
     }
 
-    /// Writes frame `pfn` of `mem` to slot `slot`. The frame is pinned and
-    /// write-protected by the caller (pageout): user space may read it
-    /// meanwhile, nothing writes it. `EIO` on a short write.
+    /// Writes frame `pfn` of `mem` to slot `slot`. The frame is pinned by
+    /// the caller (pageout), its PTEs zapped and its entry write-protected;
+    /// a write fault (or an `access` write) may still reuse it in place
+    /// while the write runs, but that dirties the entry, and `pageout_end`
+    /// then keeps the page and drops the slot, so what was written is never
+    /// read back. (A device that needs stable pages may fail such a write:
+    /// `EIO`, and the page stays resident and dirty.) `EIO` on a short
+    /// write.
     pub fn write(&self, mem: &KernelFrames, pfn: Pfn, slot: u32) -> Result {
         let buf = mem.virt(pfn.addr()).ok_or(EINVAL)?;
         let mut pos = self.offset(slot)?;
@@ -210,7 +215,8 @@ impl SwapFile {
         }
         // SAFETY: `file` is open for writing (type invariant); `buf` is a
         // whole frame of the arena, pinned by the caller, so allocated for
-        // the call; `kernel_write` only reads it.
+        // the call; `kernel_write` only reads it (a concurrent in-place
+        // write makes the result unused, see above).
         let n = unsafe {
             bindings::kernel_write(
                 self.file.as_ptr(),
@@ -230,9 +236,11 @@ impl SwapFile {
     fn bdev_rw(&self, buf: *mut u8, pos: bindings::loff_t, write: bool) -> Result {
         let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
         // SAFETY: `file` is an open block device (type invariant, `block`);
-        // `buf` is a whole arena frame in the direct map, which the callers
-        // of `read` and `write` hold (see there); the bio completes before
-        // the call returns.
+        // `buf` is a whole arena frame in the direct map (an order-0 page of
+        // an `alloc_pages` block: `virt_to_page` gives its `struct page`,
+        // which the bio only uses for the duration of the call), which the
+        // callers of `read` and `write` hold (see there); the bio completes
+        // before the call returns.
         let r = unsafe { pagearena_bdev_rw(self.file.as_ptr().cast(), buf.cast(), pos, write) };
         if r == 0 {
             Ok(())

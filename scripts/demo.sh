@@ -6,7 +6,10 @@
 set -euo pipefail
 ko=${1:?usage: scripts/demo.sh pagearena.ko}
 cli=target/release/pagearena
-swap=/tmp/pagearena-demo-swap
+# A swap file on a tmpfs of its own (the guest's /tmp is an overlay).
+mkdir -p /run/pagearena-demo
+mountpoint -q /run/pagearena-demo || mount -t tmpfs tmpfs /run/pagearena-demo
+swap=/run/pagearena-demo/swap
 truncate -s 16M "$swap"
 insmod "$ko" arena_mb="${ARENA_MB:-64}" swap_path="$swap"
 trap 'rmmod pagearena; rm -f "$swap"; dmesg | grep "pagearena:" | tail -2' EXIT

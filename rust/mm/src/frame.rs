@@ -100,6 +100,9 @@ pub mod pg {
     /// `private` holds a swap slot that still matches the contents (a clean
     /// swapped-in page: reclaim can drop it without writing).
     pub const SWAPCACHE: u32 = 1 << 12;
+    /// A pageout's write of the frame to swap is in flight (`PG_writeback`):
+    /// no second pageout may start on it.
+    pub const WRITEBACK: u32 = 1 << 13;
 }
 
 /// Size of [`Frame`] in bytes.

@@ -8,13 +8,17 @@
 //!
 //! - not in a frame of its own (untouched, zero-mapped, in swap, or shared
 //!   with a clone): nothing to do ([`Error::Invalid`], or [`Error::Busy`]
-//!   for a shared frame, which reclaim must take from every sharer at once);
+//!   for a shared frame, which reclaim must take from every sharer at once,
+//!   or one whose write to swap is in flight);
+//! - otherwise its user PTEs are zapped first, so nothing writes the frame
+//!   while it is looked at;
 //! - a frame that holds only zeros: the page becomes untouched again, no
 //!   slot (like zswap's same-filled pages);
 //! - a clean frame in the swap cache (brought back from swap, not written
 //!   since): the entry names its slot again, no I/O;
 //! - otherwise a slot is taken, the frame pinned (the caller drops the pin
-//!   after `pageout_end`), the entry write-protected
+//!   after `pageout_end`) and marked under writeback (a second pageout of
+//!   it is refused until the first ends), the entry write-protected
 //!   and cleaned (`WRITE` and `DIRTY` cleared) and its user PTEs zapped:
 //!   any write from now on faults and dirties the entry. The caller writes
 //!   the frame to the slot with no lock held and calls [`Mm::pageout_end`].
@@ -72,7 +76,9 @@ fn is_zero_filled<M: FrameMemory>(mem: &M, pfn: Pfn) -> bool {
 impl Mm {
     /// Starts taking page `idx` out of memory (see the module
     /// documentation). `zap` clears the page's user PTEs in every process.
-    /// On error nothing changed.
+    /// On error nothing changed, but for [`Error::NoMemory`] (no slot), when
+    /// the page's PTEs are already zapped (its next access takes a minor
+    /// fault).
     pub fn pageout_begin<P: FramePool>(
         &mut self,
         pool: &P,
@@ -86,12 +92,18 @@ impl Mm {
             return Err(Error::Invalid);
         };
         let f = frames.get(pfn.idx()).ok_or(Error::Invalid)?;
-        if f.mapcount() != 1 {
+        // Shared, or another pageout's write is in flight (a second one
+        // would clean the entry under the first, which would then name a
+        // slot holding older data).
+        if f.mapcount() != 1 || f.test(pg::WRITEBACK) {
             return Err(Error::Busy);
         }
+        // From here nothing writes the frame: the zap takes every user PTE
+        // of the page away, and a new one, or a write through `access`,
+        // needs the lock our caller holds. Only then is it looked at.
+        zap();
         if is_zero_filled(mem, pfn) {
             self.set(mem, nodes, idx, Pte::NONE)?;
-            zap();
             unmap(pool, pfn);
             return Ok(Pageout::Zero);
         }
@@ -100,7 +112,6 @@ impl Mm {
             self.set(mem, nodes, idx, Pte::swap(slot, 0))?;
             // The entry's own count; the frame's goes when it is freed.
             pool.dup_slot(slot);
-            zap();
             unmap(pool, pfn);
             return Ok(Pageout::Clean(slot));
         }
@@ -113,8 +124,8 @@ impl Mm {
             // Written since it came back: its old slot is stale.
             pool.put_slot(f.private());
         }
+        f.set(pg::WRITEBACK);
         get_frame(pool, pfn);
-        zap();
         Ok(Pageout::Write { pfn, slot })
     }
 
@@ -135,6 +146,9 @@ impl Mm {
         zap: impl FnOnce(),
     ) -> Result<PageoutEnd> {
         let mem = pool.memory();
+        if let Some(f) = pool.frames().get(pfn.idx()) {
+            f.clear(pg::WRITEBACK);
+        }
         let pte = self.pt.lookup(mem, idx);
         let ours = pte.kind() == PteKind::Frame(pfn);
         let alone = pool
@@ -142,19 +156,22 @@ impl Mm {
             .get(pfn.idx())
             .is_some_and(|f| f.mapcount() == 1);
         let r = if !written {
+            pool.put_slot(slot);
             if ours {
                 // Still to be written: keep it dirty. (An existing entry
                 // changes: no node is needed.)
                 self.set(mem, nodes, idx, pte.with(Pte::DIRTY))?;
             }
-            pool.put_slot(slot);
             PageoutEnd::WriteFailed
         } else if !ours || !alone || pte.has(Pte::DIRTY) {
             pool.put_slot(slot);
             PageoutEnd::Raced
         } else {
             // The slot's count (taken by `pageout_begin`) is the entry's.
-            self.set(mem, nodes, idx, Pte::swap(slot, 0))?;
+            if let Err(e) = self.set(mem, nodes, idx, Pte::swap(slot, 0)) {
+                pool.put_slot(slot);
+                return Err(e);
+            }
             zap();
             unmap(pool, pfn);
             PageoutEnd::SwappedOut(slot)

@@ -160,3 +160,32 @@ fn a_pin_is_not_a_share_and_outlives_the_space() {
     put_frame(&pool, w.pfn);
     assert_eq!(f.state(), FrameState::Buddy, "the last reference frees it");
 }
+
+/// Two pageouts of one page at once: the second is refused while the
+/// first's write is in flight, so the write made between them is not lost
+/// (the first sees the page dirty and keeps it).
+#[test]
+fn a_second_pageout_waits_for_the_first() {
+    let w = |value| Op::Write {
+        proc: 0,
+        space: 0,
+        page: 0,
+        value,
+        prealloc: false,
+    };
+    run(
+        &[
+            w(1),
+            Op::Pageout(0, 0),
+            w(2),
+            Op::Pageout(0, 0),
+            Op::PageoutEnd(0, true),
+            Op::Read {
+                proc: 1,
+                space: 0,
+                page: 0,
+            },
+        ],
+        400,
+    );
+}

@@ -14,7 +14,7 @@ use crate::uapi::{page_state, page_state::Kind};
 /// The tests of this file.
 pub const TESTS: &[Test] = &[
     Test {
-        name: "swap_path: a missing path, a directory or a too-small file fails the load, saying why",
+        name: "swap_path: a missing path, a directory, a too-small file or one on an overlay fails the load, saying why",
         run: bad_swap_path,
     },
     Test {
@@ -51,8 +51,28 @@ pub const TESTS: &[Test] = &[
     },
 ];
 
-/// Where the tests' swap files go (tmpfs in the guest).
-const SWAP_FILE: &str = "/tmp/pagearena-swap";
+/// A tmpfs of the tests' own (the guest's `/tmp` is an overlay, whose
+/// files the module refuses as swap).
+const SWAP_DIR: &str = "/run/pagearena-swap";
+/// Where the tests' swap files go.
+const SWAP_FILE: &str = "/run/pagearena-swap/swap";
+
+/// Mounts the tmpfs at [`SWAP_DIR`] unless it is there.
+fn swap_dir() -> Result<(), String> {
+    std::fs::create_dir_all(SWAP_DIR).map_err(err(SWAP_DIR))?;
+    let mounted = std::fs::read_to_string("/proc/self/mounts")
+        .map_err(err("mounts"))?
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(SWAP_DIR));
+    if mounted {
+        return Ok(());
+    }
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs", SWAP_DIR])
+        .status()
+        .map_err(err("mount"))?;
+    ensure(st.success(), || format!("mount -t tmpfs {SWAP_DIR}: {st}"))
+}
 
 /// Loads the module with `arena_mb` and `swap_path` for `f`, then puts the
 /// standard load back; the store is removed afterwards.
@@ -78,6 +98,7 @@ fn with_swap(ctx: &Ctx, arena_mb: u64, path: &str, f: impl FnOnce() -> Outcome) 
 
 /// A swap file of `pages` pages.
 fn swap_file(pages: usize) -> Result<&'static str, String> {
+    swap_dir()?;
     let f = std::fs::File::create(SWAP_FILE).map_err(err(SWAP_FILE))?;
     f.set_len((pages * page_size()) as u64)
         .map_err(err(SWAP_FILE))?;
@@ -120,12 +141,16 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
 
 fn bad_swap_path(ctx: &Ctx) -> Outcome {
     ctx.unload().map_err(err("rmmod"))?;
-    let tiny = "/tmp/pagearena-tiny-swap";
+    swap_dir()?;
+    let tiny = "/run/pagearena-swap/tiny";
+    let overlay = "/tmp/pagearena-overlay-swap";
+    std::fs::write(overlay, vec![0u8; 128 * page_size()]).map_err(err(overlay))?;
     std::fs::write(tiny, vec![0u8; 4 * page_size()]).map_err(err(tiny))?;
     let cases = [
         ("/nonexistent/swap", libc::ENOENT, "cannot open"),
         ("/tmp", libc::EISDIR, "cannot open"),
         (tiny, libc::EINVAL, "too small"),
+        (overlay, libc::EINVAL, "reads may take locks"),
     ];
     let mut r = Ok(());
     for (path, errno, words) in cases {
@@ -145,6 +170,7 @@ fn bad_swap_path(ctx: &Ctx) -> Outcome {
         }
     }
     let _ = std::fs::remove_file(tiny);
+    let _ = std::fs::remove_file(overlay);
     ctx.restore()?;
     r
 }
