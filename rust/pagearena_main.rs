@@ -155,6 +155,14 @@ module! {
             default: false,
             description: "Test only: leak one page-table node, for the leak check at unload to report",
         },
+        selftest_swap_fail: u32 {
+            default: 0,
+            description: "Test only: swap I/O that fails with EIO (1: reads, 2: writes, 3: both)",
+        },
+        selftest_swap_delay_ms: u32 {
+            default: 0,
+            description: "Test only: milliseconds each swap read waits before it starts (up to 10000)",
+        },
     },
 }
 
@@ -226,7 +234,13 @@ impl Pagearena {
             fail_at_block: fail_at,
             leak_node: module_parameters::selftest_leak_node.value(),
             space_object: (space::SpaceArc::OBJECT_SIZE, space::SpaceArc::OBJECT_ALIGN),
-            swap: swapfile::SwapFile::from_module_param()?,
+            swap: swapfile::SwapFile::from_module_param(swapfile::Inject {
+                fail_reads: module_parameters::selftest_swap_fail.value() & 1 != 0,
+                fail_writes: module_parameters::selftest_swap_fail.value() & 2 != 0,
+                read_delay_ms: module_parameters::selftest_swap_delay_ms
+                    .value()
+                    .min(10_000),
+            })?,
         })?;
         let arena = KBox::pin_init(init, GFP_KERNEL)?;
         space::init_registry();

@@ -49,6 +49,20 @@ pub const MAX_SLOTS: usize = 1 << 24;
 /// pageout waiting to write.
 const LOCK_FREE_READS: [usize; 2] = [0x0102_1994, 0xEF53];
 
+/// Test-only faults of the store (`selftest_swap_fail`,
+/// `selftest_swap_delay_ms`): failing reads or writes with `EIO`, and
+/// delaying reads, so the error paths and the "no lock across I/O" rule
+/// can be tested.
+#[derive(Clone, Copy, Default)]
+pub struct Inject {
+    /// Every read fails.
+    pub fail_reads: bool,
+    /// Every write fails.
+    pub fail_writes: bool,
+    /// Every read sleeps this long first.
+    pub read_delay_ms: u32,
+}
+
 /// The open backing store.
 ///
 /// # Invariants
@@ -61,6 +75,7 @@ pub struct SwapFile {
     slots: usize,
     block: bool,
     path: &'static CStr,
+    inject: Inject,
 }
 
 // SAFETY: A `struct file` may be read, written and closed from any thread;
@@ -73,7 +88,7 @@ unsafe impl Sync for SwapFile {}
 impl SwapFile {
     /// Opens the store `swap_path` names, if it names one. A store that
     /// cannot be used fails the load, saying which and why.
-    pub fn from_module_param() -> Result<Option<Self>> {
+    pub fn from_module_param(inject: Inject) -> Result<Option<Self>> {
         // SAFETY: The parameter is set before init and only read after.
         let p = unsafe { pagearena_swap_path() };
         if p.is_null() {
@@ -86,7 +101,9 @@ impl SwapFile {
         if path.is_empty() {
             return Ok(None);
         }
-        Self::open(path).map(Some)
+        let mut store = Self::open(path)?;
+        store.inject = inject;
+        Ok(Some(store))
     }
 
     fn open(path: &'static CStr) -> Result<Self> {
@@ -161,6 +178,7 @@ impl SwapFile {
             slots,
             block,
             path,
+            inject: Inject::default(),
         })
     }
 
@@ -182,6 +200,14 @@ impl SwapFile {
     /// Reads slot `slot` into frame `pfn` of `mem`, which the caller holds
     /// alone (a new frame no page table maps yet). `EIO` on a short read.
     pub fn read(&self, mem: &KernelFrames, pfn: Pfn, slot: u32) -> Result {
+        if self.inject.read_delay_ms > 0 {
+            // SAFETY: `msleep` may be called from any sleepable context; the
+            // callers hold no spinlock and no space mutex (module doc).
+            unsafe { bindings::msleep(self.inject.read_delay_ms) };
+        }
+        if self.inject.fail_reads {
+            return Err(EIO);
+        }
         let buf = mem.virt(pfn.addr()).ok_or(EINVAL)?;
         let mut pos = self.offset(slot)?;
         if self.block {
@@ -208,6 +234,9 @@ impl SwapFile {
     /// `EIO`, and the page stays resident and dirty.) `EIO` on a short
     /// write.
     pub fn write(&self, mem: &KernelFrames, pfn: Pfn, slot: u32) -> Result {
+        if self.inject.fail_writes {
+            return Err(EIO);
+        }
         let buf = mem.virt(pfn.addr()).ok_or(EINVAL)?;
         let mut pos = self.offset(slot)?;
         if self.block {

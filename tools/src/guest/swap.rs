@@ -49,6 +49,18 @@ pub const TESTS: &[Test] = &[
         name: "PAGEOUT rejects bad input; without swap, dirty pages stay (ENOMEM) and zero pages go",
         run: pageout_bad_input,
     },
+    Test {
+        name: "an injected write error: PAGEOUT is EIO, the page stays resident, dirty and intact",
+        run: write_error,
+    },
+    Test {
+        name: "an injected read error: the access gets SIGBUS (or EIO), never zeros; the page stays in swap",
+        run: read_error,
+    },
+    Test {
+        name: "a fault waiting for a slow swap-in stalls no fault on other pages of the space",
+        run: slow_swap_in,
+    },
 ];
 
 /// A tmpfs of the tests' own (the guest's `/tmp` is an overlay, whose
@@ -77,8 +89,19 @@ fn swap_dir() -> Result<(), String> {
 /// Loads the module with `arena_mb` and `swap_path` for `f`, then puts the
 /// standard load back; the store is removed afterwards.
 fn with_swap(ctx: &Ctx, arena_mb: u64, path: &str, f: impl FnOnce() -> Outcome) -> Outcome {
+    with_swap_params(ctx, arena_mb, path, "", f)
+}
+
+/// [`with_swap`] with `extra` module parameters.
+fn with_swap_params(
+    ctx: &Ctx,
+    arena_mb: u64,
+    path: &str,
+    extra: &str,
+    f: impl FnOnce() -> Outcome,
+) -> Outcome {
     ctx.unload().map_err(err("rmmod"))?;
-    let r = match ctx.load(&format!("arena_mb={arena_mb} swap_path={path}")) {
+    let r = match ctx.load(&format!("arena_mb={arena_mb} swap_path={path} {extra}")) {
         Ok(()) => {
             let r = f();
             // Unloading checks that nothing, slots included, leaked.
@@ -490,4 +513,130 @@ fn pageout_bad_input(_: &Ctx) -> Outcome {
         libc::ENOMEM,
     )?;
     verify(&m, 0, 5)
+}
+
+fn write_error(ctx: &Ctx) -> Outcome {
+    let path = swap_file(1024)?;
+    let r = with_swap_params(ctx, 16, path, "selftest_swap_fail=2", || {
+        let s = open()?;
+        let m = map(&s, 4)?;
+        for p in 0..4 {
+            fill(&m, p, 6);
+        }
+        let before = stats(&s)?;
+        expect_errno("PAGEOUT with failing writes", s.pageout(0, 4), libc::EIO)?;
+        let after = stats(&s)?;
+        ensure(
+            after.swap_io_error > before.swap_io_error && after.nr_swap_used == 0,
+            || {
+                format!(
+                    "{} I/O errors, {} slots used",
+                    after.swap_io_error, after.nr_swap_used
+                )
+            },
+        )?;
+        let st = states(&s, 0, 1)?[0];
+        ensure(
+            page_state::kind(st) == Kind::Frame && st & page_state::DIRTY != 0,
+            || format!("page 0 after a failed write: {st:#x}, want a dirty frame"),
+        )?;
+        (0..4).try_for_each(|p| verify(&m, p, 6))
+    });
+    let _ = std::fs::remove_file(path);
+    r
+}
+
+fn read_error(ctx: &Ctx) -> Outcome {
+    use super::paging::{child_exit, exit_77_on_sigbus};
+    use crate::dev::in_child;
+    use std::os::unix::fs::FileExt;
+    let path = swap_file(1024)?;
+    let r = with_swap_params(ctx, 16, path, "selftest_swap_fail=1", || {
+        let s = open()?;
+        let m = map(&s, 2)?;
+        fill(&m, 0, 7);
+        let out = s.pageout(0, 1).map_err(err("PAGEOUT"))?;
+        ensure(out.swapped == 1, || format!("PAGEOUT: {out:?}"))?;
+        let before = stats(&s)?;
+        child_exit(
+            "a child reading the swapped page",
+            in_child(|| {
+                exit_77_on_sigbus();
+                // Never zeros: a value at all would be wrong.
+                let _ = m.read(8);
+                0
+            }),
+            Ok(77),
+        )?;
+        let mem = std::fs::File::open("/proc/self/mem").map_err(err("/proc/self/mem"))?;
+        let mut b = [0u8; 8];
+        expect_errno(
+            "/proc/self/mem read of a page that cannot be read back",
+            mem.read_exact_at(&mut b, m.ptr() as u64),
+            libc::EIO,
+        )?;
+        let after = stats(&s)?;
+        ensure(after.swap_io_error >= before.swap_io_error + 2, || {
+            format!(
+                "{} swap I/O errors counted",
+                after.swap_io_error - before.swap_io_error
+            )
+        })?;
+        ensure(page_state::kind(states(&s, 0, 1)?[0]) == Kind::Swap, || {
+            "the page left swap after failed reads".into()
+        })
+    });
+    let _ = std::fs::remove_file(path);
+    r
+}
+
+fn slow_swap_in(ctx: &Ctx) -> Outcome {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let path = swap_file(1024)?;
+    let r = with_swap_params(ctx, 16, path, "selftest_swap_delay_ms=2000", || {
+        let ps = page_size();
+        let s = open()?;
+        let m = map(&s, 256)?;
+        for p in 0..64 {
+            fill(&m, p, 8);
+        }
+        s.pageout(0, 1).map_err(err("PAGEOUT"))?;
+        let done = AtomicBool::new(false);
+        std::thread::scope(|t| -> Outcome {
+            let reader = t.spawn(|| {
+                let start = Instant::now();
+                let r = verify(&m, 0, 8);
+                done.store(true, Ordering::SeqCst);
+                (r, start.elapsed())
+            });
+            std::thread::sleep(Duration::from_millis(200));
+            // Meanwhile: resident pages, and new pages that need a frame,
+            // of the same space.
+            let start = Instant::now();
+            for p in 1..64 {
+                verify(&m, p, 8)?;
+                m.write(p * ps, 1);
+            }
+            for p in 64..256 {
+                m.write(p * ps, 2);
+            }
+            let mine = start.elapsed();
+            let blocked = !done.load(Ordering::SeqCst);
+            let (r, waited) = reader.join().map_err(|_| "reader panicked".to_string())?;
+            r?;
+            ensure(blocked && waited >= Duration::from_millis(1900), || {
+                format!(
+                    "other faults took {mine:?} and {} while the swap-in took {waited:?}",
+                    if blocked {
+                        "finished first"
+                    } else {
+                        "waited for it"
+                    }
+                )
+            })
+        })
+    });
+    let _ = std::fs::remove_file(path);
+    r
 }
