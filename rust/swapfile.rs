@@ -208,21 +208,7 @@ impl SwapFile {
         if self.inject.fail_reads {
             return Err(EIO);
         }
-        let buf = mem.virt(pfn.addr()).ok_or(EINVAL)?;
-        let mut pos = self.offset(slot)?;
-        if self.block {
-            return self.bdev_rw(buf, pos, false);
-        }
-        // SAFETY: `file` is open for reading (type invariant); `buf` is a
-        // whole frame of the arena's own pages, which the caller holds alone,
-        // so nothing else reads or writes it meanwhile.
-        let n =
-            unsafe { bindings::kernel_read(self.file.as_ptr(), buf.cast(), PAGE_SIZE, &mut pos) };
-        if n == PAGE_SIZE as isize {
-            Ok(())
-        } else {
-            Err(EIO)
-        }
+        self.rw(mem, pfn, slot, false)
     }
 
     /// Writes frame `pfn` of `mem` to slot `slot`. The frame is pinned by
@@ -237,22 +223,34 @@ impl SwapFile {
         if self.inject.fail_writes {
             return Err(EIO);
         }
+        self.rw(mem, pfn, slot, true)
+    }
+
+    /// One page between frame `pfn` and slot `slot`: by a bio for a block
+    /// device, by `kernel_read`/`kernel_write` for a file.
+    fn rw(&self, mem: &KernelFrames, pfn: Pfn, slot: u32, write: bool) -> Result {
         let buf = mem.virt(pfn.addr()).ok_or(EINVAL)?;
         let mut pos = self.offset(slot)?;
         if self.block {
-            return self.bdev_rw(buf, pos, true);
+            return self.bdev_rw(buf, pos, write);
         }
-        // SAFETY: `file` is open for writing (type invariant); `buf` is a
-        // whole frame of the arena, pinned by the caller, so allocated for
-        // the call; `kernel_write` only reads it (a concurrent in-place
-        // write makes the result unused, see above).
+        // SAFETY: `file` is open for reading and writing (type invariant);
+        // `buf` is a whole frame of the arena's own pages, allocated for the
+        // call: for a read the caller holds it alone, so nothing else touches
+        // it meanwhile; for a write it is pinned and `kernel_write` only
+        // reads it (a concurrent in-place write makes the result unused, see
+        // `write`).
         let n = unsafe {
-            bindings::kernel_write(
-                self.file.as_ptr(),
-                buf.cast_const().cast(),
-                PAGE_SIZE,
-                &mut pos,
-            )
+            if write {
+                bindings::kernel_write(
+                    self.file.as_ptr(),
+                    buf.cast_const().cast(),
+                    PAGE_SIZE,
+                    &mut pos,
+                )
+            } else {
+                bindings::kernel_read(self.file.as_ptr(), buf.cast(), PAGE_SIZE, &mut pos)
+            }
         };
         if n == PAGE_SIZE as isize {
             Ok(())

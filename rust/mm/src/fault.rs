@@ -69,17 +69,13 @@ pub trait FramePool: SwapSlots {
 /// Frees a data frame whose last reference went: out of the swap cache
 /// (its slot's count goes), back to the buddy.
 pub fn release_frame(pool: &(impl FramePool + ?Sized), pfn: Pfn) {
-    if let Some(f) = pool.frames().get(pfn.idx()) {
-        if f.test_and_clear(pg::SWAPCACHE) {
-            pool.put_slot(f.private());
-        }
-    }
+    drop_swapcache(pool, pfn);
     pool.free_frame(pfn);
 }
 
 /// Drops frame `pfn`'s swap-cache slot, if it has one: its contents are
-/// about to differ from the slot's.
-fn drop_swapcache(pool: &impl FramePool, pfn: Pfn) {
+/// about to differ from the slot's, or the frame is going.
+pub(super) fn drop_swapcache(pool: &(impl FramePool + ?Sized), pfn: Pfn) {
     if let Some(f) = pool.frames().get(pfn.idx()) {
         if f.test_and_clear(pg::SWAPCACHE) {
             pool.put_slot(f.private());

@@ -32,7 +32,7 @@
 //! everywhere in the core (`fault.rs`).
 
 use super::error::{Error, Result};
-use super::fault::{get_frame, unmap_frame as unmap, FramePool, Mm};
+use super::fault::{drop_swapcache, get_frame, unmap_frame as unmap, FramePool, Mm};
 use super::frame::pg;
 use super::memory::{FrameMemory, Pfn, WORDS_PER_PAGE};
 use super::pagetable::{NodeAllocator, Pte, PteKind};
@@ -120,10 +120,8 @@ impl Mm {
             pool.put_slot(slot);
             return Err(e);
         }
-        if f.test_and_clear(pg::SWAPCACHE) {
-            // Written since it came back: its old slot is stale.
-            pool.put_slot(f.private());
-        }
+        // Written since it came back: its old slot is stale.
+        drop_swapcache(pool, pfn);
         f.set(pg::WRITEBACK);
         get_frame(pool, pfn);
         Ok(Pageout::Write { pfn, slot })
