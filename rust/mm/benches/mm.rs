@@ -105,7 +105,7 @@ fn lru(c: &mut Criterion) {
                 let mut v = [Pfn(0); 32];
                 let mut n = 0;
                 while n < FRAMES / 2 {
-                    n += l.scan(frames, 256, &mut v);
+                    n += l.scan(frames, 256, &mut v, &mut |_| {});
                 }
                 n
             },

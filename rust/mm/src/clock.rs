@@ -51,7 +51,13 @@ impl ReclaimPolicy for Clock {
         frames[pfn.idx()].set(pg::REFERENCED);
     }
 
-    fn scan(&mut self, frames: &[Frame], nr_to_scan: usize, victims: &mut [Pfn]) -> usize {
+    fn scan(
+        &mut self,
+        frames: &[Frame],
+        nr_to_scan: usize,
+        victims: &mut [Pfn],
+        aged: &mut dyn FnMut(Pfn),
+    ) -> usize {
         let mut found = 0;
         let mut budget = nr_to_scan;
         while found < victims.len() && budget > 0 {
@@ -62,6 +68,7 @@ impl ReclaimPolicy for Clock {
             let f = &frames[pfn.idx()];
             if f.test_and_clear(pg::REFERENCED) {
                 self.ring.push_back(frames, pfn);
+                aged(pfn);
             } else {
                 f.clear(pg::LRU);
                 victims[found] = pfn;

@@ -76,10 +76,8 @@ pub fn release_frame(pool: &(impl FramePool + ?Sized), pfn: Pfn) {
 /// Drops frame `pfn`'s swap-cache slot, if it has one: its contents are
 /// about to differ from the slot's, or the frame is going.
 pub(super) fn drop_swapcache(pool: &(impl FramePool + ?Sized), pfn: Pfn) {
-    if let Some(f) = pool.frames().get(pfn.idx()) {
-        if f.test_and_clear(pg::SWAPCACHE) {
-            pool.put_slot(f.private());
-        }
+    if let Some(slot) = pool.frames().get(pfn.idx()).and_then(Frame::take_swapcache) {
+        pool.put_slot(slot);
     }
 }
 
@@ -324,12 +322,18 @@ impl Mm {
                 })
             }
             PteKind::Frame(pfn) => {
-                let maps = frames.get(pfn.idx()).map_or(0, |f| f.mapcount());
-                if maps == 1 {
+                let (maps, writeback) = frames
+                    .get(pfn.idx())
+                    .map_or((0, false), |f| (f.mapcount(), f.test(pg::WRITEBACK)));
+                if maps == 1 && !writeback {
                     // Mapped by this entry alone: no one can share it without
                     // this space's lock (a snapshot of this space takes it).
                     // Pins (reclaim, I/O) do not count: they revalidate the
-                    // entry under that lock before acting on the frame.
+                    // entry under that lock before acting on the frame. But
+                    // a frame being written to swap is copied, never written
+                    // in place (`wp_can_reuse_anon_folio` refuses a folio
+                    // under writeback): what reaches the slot is what every
+                    // entry that still maps it holds.
                     let kind = if pte.has(Pte::WRITE) {
                         FaultKind::Minor
                     } else {
@@ -408,8 +412,7 @@ impl Mm {
         // An existing entry changes: no node is needed, this cannot fail.
         self.set(mem, nodes, idx, Pte::frame(frame, 0))?;
         f.inc_mapcount();
-        f.set_private(slot);
-        f.set(pg::SWAPCACHE);
+        f.set_swapcache(slot);
         Ok(true)
     }
 

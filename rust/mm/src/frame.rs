@@ -256,6 +256,41 @@ impl Frame {
         self.count.fetch_add(1, Relaxed);
     }
 
+    /// Takes a reference unless the count is 0 (`get_page_unless_zero`):
+    /// how reclaim pins a frame it found on an LRU list, which may be on its
+    /// way to the buddy (its last reference gone, not yet off the list).
+    /// Returns whether it took one.
+    #[inline]
+    pub fn try_get(&self) -> bool {
+        self.count
+            .fetch_update(Relaxed, Relaxed, |c| (c != 0).then(|| c + 1))
+            .is_ok()
+    }
+
+    /// Puts the frame in the swap cache as a clean copy of `slot`, whose
+    /// count the caller hands to the frame. Release: whoever takes the
+    /// frame out ([`Frame::take_swapcache`]) sees `slot`.
+    #[inline]
+    pub fn set_swapcache(&self, slot: u32) {
+        self.private.store(slot, Relaxed);
+        self.flags.fetch_or(pg::SWAPCACHE, Release);
+    }
+
+    /// Takes the frame out of the swap cache; returns the slot whose count
+    /// the caller now holds, if it was in it.
+    #[inline]
+    pub fn take_swapcache(&self) -> Option<u32> {
+        let was = self.flags.fetch_and(!pg::SWAPCACHE, Acquire) & pg::SWAPCACHE != 0;
+        was.then(|| self.private.load(Relaxed))
+    }
+
+    /// The swap-cache slot of the frame, if it is a clean copy of one.
+    #[inline]
+    pub fn swapcache(&self) -> Option<u32> {
+        let on = self.flags.load(Acquire) & pg::SWAPCACHE != 0;
+        on.then(|| self.private.load(Relaxed))
+    }
+
     /// Drops a reference (`put_page_testzero`); returns whether it was the
     /// last, in which case the caller frees the frame. Release ordering, and
     /// an acquire fence at zero: every access made under the other

@@ -27,9 +27,11 @@
 //!   (reclaim isolating a frame);
 //! - demand-zero frames are zeroed, COW copies whole, exhaustion changes
 //!   nothing, and everything comes back at the end;
-//! - **swap** ([`super::vmscan`]): pages taken out in two steps around a
-//!   write to a model swap device (other operations run in between, as
-//!   faults do while the write is in flight), brought back by faults
+//! - **swap** ([`super::vmscan`]): frames taken out of every space that
+//!   maps them (clones and fork children too) in two steps around a write
+//!   to a model swap device (other operations run in between, as faults do
+//!   while the write is in flight, and the device gets the frame as it was
+//!   when reclaim started), brought back by faults
 //!   ([`Mm::swap_in`]) byte for byte, clean swap-cache pages evicted again
 //!   without a write, zero-filled pages dropped without a slot, and every
 //!   slot's count equal to the entries, swap-cache frames and writes in
@@ -40,11 +42,11 @@ use super::fault::{
     alloc_zeroed_frame, get_frame, put_frame, release_frame, FaultKind, FramePool, Mm, ReadMap,
 };
 use super::frame::{pg, Frame, FrameState};
-use super::host::{nr_page_table_frames, HostMemory, HostPool};
+use super::host::{nr_page_table_frames, HostMemory, HostNodes, HostPool};
 use super::memory::{FrameMemory, Pfn, WORDS_PER_PAGE};
 use super::pagetable::{Pte, PteKind, MAX_PAGES};
 use super::swap::SwapSlots;
-use super::vmscan::{Pageout, PageoutEnd};
+use super::vmscan::{shrink_begin, shrink_end, Plan, Rmap, ShrinkEnd, Visit};
 use core::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::vec::Vec;
@@ -283,18 +285,36 @@ impl FramePool for ModelPool {
     }
 }
 
-/// A pageout whose write is in flight.
+/// A reclaim whose write is in flight.
 #[derive(Clone, Debug)]
 struct InFlight {
-    slot_of_space: usize,
-    space: u32,
-    idx: u64,
     pfn: Pfn,
     slot: u32,
-    /// What the write puts in the slot: the frame as it was when the write
-    /// started, the earliest the device may read it (so a change made after
-    /// `pageout_begin` that `pageout_end` missed would be lost, and show).
+    /// What the write puts in the slot: the frame as it was when the
+    /// reclaim started.
     data: Vec<u64>,
+}
+
+/// The model's reverse map: every live space, in slot order.
+struct ModelRmap<'a> {
+    pool: &'a ModelPool,
+    spaces: &'a mut Vec<Option<(Mm, BTreeMap<u64, u64>)>>,
+}
+
+impl<'a> Rmap for ModelRmap<'a> {
+    type Nodes = HostNodes<'a>;
+
+    fn walk(&mut self, _pfn: Pfn, idx: u64, visit: &mut Visit<'_, HostNodes<'a>>) {
+        let pool = self.pool;
+        for (mm, _) in self.spaces.iter_mut().flatten() {
+            let id = mm.id;
+            pool.actor.set(Some((id, Some(idx))));
+            visit(mm, &mut pool.pool.node_allocator(), &|| {
+                pool.zap(id, idx, idx + 1)
+            });
+            pool.actor.set(None);
+        }
+    }
 }
 
 struct World {
@@ -539,56 +559,84 @@ impl World {
 
     fn pageout(&mut self, s: usize, idx: u64) {
         let pool = &self.pool;
-        let Some((mm, model)) = self.spaces[s].as_mut() else {
+        let Some((mm, _)) = self.spaces[s].as_ref() else {
             return;
         };
-        let before = mm.pt.lookup(&pool.pool.mem, idx);
-        let id = mm.id;
-        let zaps = Cell::new(0);
-        pool.actor.set(Some((id, Some(idx))));
-        let r = mm.pageout_begin(pool, &mut pool.pool.node_allocator(), idx, || {
-            zaps.set(zaps.get() + 1);
-            pool.zap(id, idx, idx + 1);
-        });
-        pool.actor.set(None);
-        let after = mm.pt.lookup(&pool.pool.mem, idx);
-        match r {
-            Ok(Pageout::Zero) => {
-                assert_eq!(
-                    model.get(&idx).copied().unwrap_or(0),
-                    0,
-                    "a written page taken as zero"
-                );
-                assert_eq!(after, Pte::NONE);
-                model.remove(&idx);
-            }
-            Ok(Pageout::Clean(slot)) => assert_eq!(after.kind(), PteKind::Swap(slot)),
-            Ok(Pageout::Write { pfn, slot }) => {
-                assert_eq!(after.kind(), PteKind::Frame(pfn));
-                assert!(!after.has(Pte::WRITE) && !after.has(Pte::DIRTY));
-                let data = pool.contents(pfn);
-                self.writes.push(InFlight {
-                    slot_of_space: s,
-                    space: id,
-                    idx,
-                    pfn,
-                    slot,
-                    data,
-                });
-            }
-            Err(e @ (Error::Invalid | Error::Busy | Error::NoMemory)) => {
-                assert_eq!(after, before, "a refused pageout changed the entry");
-                // Without a slot the PTEs were already zapped; else untouched.
-                assert_eq!(zaps.get(), u32::from(e == Error::NoMemory));
-                return;
-            }
-            Err(e) => panic!("pageout: {e}"),
-        }
-        assert_eq!(
-            zaps.get(),
-            1,
-            "a pageout that changed the entry zapped once"
+        let PteKind::Frame(pfn) = mm.pt.lookup(&pool.pool.mem, idx).kind() else {
+            return;
+        };
+        // Isolated: the reclaimer's pin, until the end.
+        get_frame(pool, pfn);
+        let before = pool.contents(pfn);
+        let r = shrink_begin(
+            pool,
+            &mut ModelRmap {
+                pool,
+                spaces: &mut self.spaces,
+            },
+            pfn,
         );
+        // Whatever happened, no entry maps the frame writable any more.
+        for (mm, _) in self.spaces.iter().flatten() {
+            let pte = mm.pt.lookup(&pool.pool.mem, idx);
+            if pte.kind() == PteKind::Frame(pfn) {
+                assert!(!pte.has(Pte::WRITE), "a frame under reclaim is writable");
+            }
+        }
+        match r {
+            Ok(Plan::Write(slot)) => self.writes.push(InFlight {
+                pfn,
+                slot,
+                data: before,
+            }),
+            Ok(plan) => {
+                if plan == Plan::Zero {
+                    assert!(
+                        before.iter().all(|w| *w == 0),
+                        "a written frame taken as zero"
+                    );
+                }
+                self.finish(pfn, plan, true);
+            }
+            Err(Error::Invalid | Error::Busy | Error::NoMemory) => put_frame(pool, pfn),
+            Err(e) => panic!("shrink_begin: {e}"),
+        }
+    }
+
+    /// Ends the reclaim of `pfn` with `plan`, then drops the pin.
+    fn finish(&mut self, pfn: Pfn, plan: Plan, written: bool) {
+        let pool = &self.pool;
+        let idx = pool.pool.frames[pfn.idx()].index();
+        let r = shrink_end(
+            pool,
+            &mut ModelRmap {
+                pool,
+                spaces: &mut self.spaces,
+            },
+            pfn,
+            plan,
+            written,
+        );
+        match r {
+            ShrinkEnd::Done { left, .. } => {
+                assert_eq!(left, pool.pool.frames[pfn.idx()].mapcount());
+                let mut maps = 0;
+                for (mm, model) in self.spaces.iter_mut().flatten() {
+                    match mm.pt.lookup(&pool.pool.mem, idx).kind() {
+                        PteKind::Frame(p) if p == pfn => maps += 1,
+                        // A page that went back to untouched held zeros.
+                        PteKind::None if model.contains_key(&idx) => {
+                            assert_eq!(model.remove(&idx), Some(0), "a written page dropped");
+                        }
+                        _ => {}
+                    }
+                }
+                assert_eq!(maps, left, "entries left mapping the frame");
+            }
+            ShrinkEnd::WriteFailed => assert!(!written),
+        }
+        // The reclaimer's pin goes last.
+        put_frame(pool, pfn);
     }
 
     fn pageout_end(&mut self, k: usize, written: bool) {
@@ -596,54 +644,16 @@ impl World {
             return;
         }
         let w = self.writes.swap_remove(k % self.writes.len());
-        let w = &w;
-        let pool = &self.pool;
-        let (mm, _) = self.spaces[w.slot_of_space]
-            .as_mut()
-            .filter(|(mm, _)| mm.id == w.space)
-            .expect("a space with a write in flight is not destroyed");
         if written {
-            pool.device.borrow_mut().insert(w.slot, w.data.clone());
+            // What the device got: the frame as it was when the write
+            // started, the earliest it may read it. A change made since
+            // that stayed would be lost, and show at the next read.
+            self.pool.device.borrow_mut().insert(w.slot, w.data.clone());
         }
-        let zaps = Cell::new(0);
-        pool.actor.set(Some((w.space, Some(w.idx))));
-        let r = mm.pageout_end(
-            pool,
-            &mut pool.pool.node_allocator(),
-            w.idx,
-            (w.pfn, w.slot),
-            written,
-            || {
-                zaps.set(zaps.get() + 1);
-                pool.zap(w.space, w.idx, w.idx + 1);
-            },
-        );
-        pool.actor.set(None);
-        // The reclaimer's pin goes last.
-        put_frame(pool, w.pfn);
-        let after = mm.pt.lookup(&pool.pool.mem, w.idx);
-        match r.expect("pageout_end") {
-            PageoutEnd::SwappedOut(slot) => {
-                assert!(written);
-                assert_eq!(after.kind(), PteKind::Swap(slot));
-                assert_eq!(zaps.get(), 1);
-            }
-            PageoutEnd::Raced => assert_eq!(zaps.get(), 0),
-            PageoutEnd::WriteFailed => {
-                assert!(!written);
-                if after.kind() == PteKind::Frame(w.pfn) {
-                    assert!(after.has(Pte::DIRTY), "a failed write left the page clean");
-                }
-            }
-        }
+        self.finish(w.pfn, Plan::Write(w.slot), written);
     }
 
     fn destroy(&mut self, s: usize) {
-        // The reclaimer holds the space while a write is in flight: its
-        // writes end first.
-        while let Some(k) = self.writes.iter().position(|w| w.slot_of_space == s) {
-            self.pageout_end(k, true);
-        }
         match self.spaces[s].take() {
             Some((mut mm, _)) => {
                 let pool = &self.pool;

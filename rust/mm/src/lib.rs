@@ -19,8 +19,9 @@
 //! | [`fault`] | `mm/memory.c`: zero page, demand zero, COW |
 //! | [`reclaim`] | `mm/vmscan.c`: watermarks, policy |
 //! | [`lru`], [`clock`] | `mm/swap.c` LRU lists; CLOCK |
+//! | [`policy`] | the policy chosen at load |
 //! | [`swap`] | `mm/swapfile.c` |
-//! | [`vmscan`] | `mm/vmscan.c`: `pageout` |
+//! | [`vmscan`] | `mm/vmscan.c`: `shrink_folio_list`, `try_to_unmap`, `pageout` |
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -38,6 +39,7 @@ pub mod list;
 pub mod lru;
 pub mod memory;
 pub mod pagetable;
+pub mod policy;
 pub mod reclaim;
 pub mod slab;
 pub mod swap;

@@ -59,7 +59,7 @@ impl Lru {
     /// Moves up to `nr` frames from the active tail: unreferenced ones to the
     /// inactive head, referenced ones (reference cleared) back to the active
     /// head (`shrink_active_list`). Returns frames examined.
-    fn shrink_active(&mut self, frames: &[Frame], nr: usize) -> usize {
+    fn shrink_active(&mut self, frames: &[Frame], nr: usize, aged: &mut dyn FnMut(Pfn)) -> usize {
         let mut scanned = 0;
         while scanned < nr && self.inactive.len() < self.active.len() {
             let Some(pfn) = self.active.pop_back(frames) else {
@@ -73,6 +73,7 @@ impl Lru {
                 f.clear(pg::ACTIVE);
                 self.inactive.push_front(frames, pfn);
             }
+            aged(pfn);
         }
         scanned
     }
@@ -109,11 +110,17 @@ impl ReclaimPolicy for Lru {
         }
     }
 
-    fn scan(&mut self, frames: &[Frame], nr_to_scan: usize, victims: &mut [Pfn]) -> usize {
+    fn scan(
+        &mut self,
+        frames: &[Frame],
+        nr_to_scan: usize,
+        victims: &mut [Pfn],
+        aged: &mut dyn FnMut(Pfn),
+    ) -> usize {
         let mut found = 0;
         let mut budget = nr_to_scan;
         while found < victims.len() && budget > 0 {
-            budget -= self.shrink_active(frames, budget).min(budget);
+            budget -= self.shrink_active(frames, budget, aged).min(budget);
             let Some(pfn) = self.inactive.pop_back(frames) else {
                 if self.active.is_empty() || budget == 0 {
                     break;
@@ -125,6 +132,7 @@ impl ReclaimPolicy for Lru {
             if f.test_and_clear(pg::REFERENCED) {
                 f.set(pg::ACTIVE);
                 self.active.push_front(frames, pfn);
+                aged(pfn);
             } else {
                 f.clear(pg::LRU);
                 victims[found] = pfn;
@@ -194,7 +202,13 @@ impl ReclaimPolicy for ExactLru {
         self.list.push_front(frames, pfn);
     }
 
-    fn scan(&mut self, frames: &[Frame], nr_to_scan: usize, victims: &mut [Pfn]) -> usize {
+    fn scan(
+        &mut self,
+        frames: &[Frame],
+        nr_to_scan: usize,
+        victims: &mut [Pfn],
+        _aged: &mut dyn FnMut(Pfn),
+    ) -> usize {
         let mut found = 0;
         while found < victims.len() && found < nr_to_scan {
             let Some(pfn) = self.list.pop_back(frames) else {

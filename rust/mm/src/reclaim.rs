@@ -125,7 +125,20 @@ pub trait ReclaimPolicy {
     /// Picks up to `victims.len()` frames to evict, coldest first, and stops
     /// tracking them. Examines at most `nr_to_scan` frames; returns how many
     /// victims it wrote.
-    fn scan(&mut self, frames: &[Frame], nr_to_scan: usize, victims: &mut [Pfn]) -> usize;
+    ///
+    /// `aged` is called with every frame the scan keeps but whose next
+    /// access it needs to see: one whose `REFERENCED` it cleared, or that it
+    /// moved to the inactive list. Without accessed bits, the caller makes
+    /// that access visible by zapping the frame's user PTEs (`aged` is the
+    /// arena's `folio_referenced` clearing the young bits): the next access
+    /// takes a soft fault, which reports it ([`ReclaimPolicy::accessed`]).
+    fn scan(
+        &mut self,
+        frames: &[Frame],
+        nr_to_scan: usize,
+        victims: &mut [Pfn],
+        aged: &mut dyn FnMut(Pfn),
+    ) -> usize;
     /// Frames tracked.
     fn len(&self) -> usize;
     /// Whether no frame is tracked.

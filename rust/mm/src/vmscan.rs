@@ -1,69 +1,84 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Taking a page out of memory (`pageout` and `shrink_folio_list` in
-//! `mm/vmscan.c`, for one space's page): the decisions, in two steps around
-//! the write to swap, which runs with no lock held.
+//! Taking a frame out of memory (`shrink_folio_list`, `try_to_unmap` and
+//! `pageout` in `mm/vmscan.c`): from every space that maps it, in two steps
+//! around the write to swap, which runs with no lock held.
 //!
-//! [`Mm::pageout_begin`], under the space's lock, looks at page `idx`:
+//! The caller has isolated data frame `pfn` (taken it off the LRU) and
+//! holds a pin on it. The spaces that may map it are reached through an
+//! [`Rmap`], one at a time, each under its own lock: a frame is shared only
+//! at one page index (`Frame::index`), by the clones and fork children of
+//! the space that took it.
 //!
-//! - not in a frame of its own (untouched, zero-mapped, in swap, or shared
-//!   with a clone): nothing to do ([`Error::Invalid`], or [`Error::Busy`]
-//!   for a shared frame, which reclaim must take from every sharer at once,
-//!   or one whose write to swap is in flight);
-//! - otherwise its user PTEs are zapped first, so nothing writes the frame
-//!   while it is looked at;
-//! - a frame that holds only zeros: the page becomes untouched again, no
-//!   slot (like zswap's same-filled pages);
-//! - a clean frame in the swap cache (brought back from swap, not written
-//!   since): the entry names its slot again, no I/O;
-//! - otherwise a slot is taken, the frame pinned (the caller drops the pin
-//!   after `pageout_end`) and marked under writeback (a second pageout of
-//!   it is refused until the first ends), the entry write-protected
-//!   and cleaned (`WRITE` and `DIRTY` cleared) and its user PTEs zapped:
-//!   any write from now on faults and dirties the entry. The caller writes
-//!   the frame to the slot with no lock held and calls [`Mm::pageout_end`].
+//! [`shrink_begin`] marks the frame under writeback (`PG_writeback`: a second
+//! reclaim of it is refused, and no write fault reuses it in place: a write
+//! copies it instead), then write-protects every entry that maps it and
+//! zaps the writable user PTEs, so nothing writes the frame from then on.
+//! Only then is it looked at:
 //!
-//! [`Mm::pageout_end`], under the lock again, revalidates: if the entry still
-//! maps the frame, alone and clean, the entry names the slot, the page's user
-//! PTEs (read-only ones made meanwhile) are zapped, and the frame goes.
-//! Otherwise (written or shared meanwhile, or the write failed) the slot is
-//! given back and the page stays resident, dirty again if the write failed.
-//! Either way zaps come before the frame's map count and reference go, as
-//! everywhere in the core (`fault.rs`).
+//! - a frame that holds only zeros needs no slot: its pages become untouched
+//!   again ([`Plan::Zero`], like zswap's same-filled pages);
+//! - a frame in the swap cache (a clean copy of a slot) needs no write
+//!   ([`Plan::Clean`]);
+//! - otherwise a slot is taken ([`Plan::Write`]) and the caller writes the
+//!   frame to it, with no lock held.
+//!
+//! [`shrink_end`] then replaces, in every space, the entry that still maps
+//! the frame by the plan's target (none, or the slot with one more count),
+//! zapping the page's user PTEs before the entry's map count and reference
+//! go (the zap-then-drop order of `fault.rs`). A space that took the frame
+//! meanwhile (a clone made after the walk passed it) keeps it: the frame,
+//! still a clean copy of the slot, enters the swap cache, so evicting it
+//! again costs no I/O. A write that failed changes nothing but the
+//! protection: the frame stays where it was, and the slot goes back.
 
 use super::error::{Error, Result};
-use super::fault::{drop_swapcache, get_frame, unmap_frame as unmap, FramePool, Mm};
-use super::frame::pg;
+use super::fault::{unmap_frame, FramePool, Mm};
+use super::frame::{pg, FrameState};
 use super::memory::{FrameMemory, Pfn, WORDS_PER_PAGE};
 use super::pagetable::{NodeAllocator, Pte, PteKind};
 
-/// What [`Mm::pageout_begin`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pageout {
-    /// The frame held only zeros: the page is untouched again.
-    Zero,
-    /// The frame was a clean copy of `slot` (the swap cache): the entry
-    /// names the slot again, no I/O.
-    Clean(u32),
-    /// Write frame `pfn` to `slot`, with no lock held, then call
-    /// [`Mm::pageout_end`] with the outcome.
-    Write {
-        /// The frame, pinned until `pageout_end`.
-        pfn: Pfn,
-        /// The slot, taken for this write.
-        slot: u32,
-    },
+/// What [`Rmap::walk`] calls for each space: its [`Mm`] (locked), its node
+/// allocator, and the zap of the page's user PTEs.
+pub type Visit<'v, N> = dyn FnMut(&mut Mm, &mut N, &dyn Fn()) + 'v;
+
+/// The spaces that may map a data frame (`rmap_walk`).
+pub trait Rmap {
+    /// The spaces' page-table node allocator.
+    type Nodes: NodeAllocator;
+    /// Calls `visit` once for each space that may map frame `pfn` at page
+    /// `idx`, one at a time, each with the space's [`Mm`] under its lock, a
+    /// node allocator and a zap of page `idx`'s user PTEs of that space in
+    /// every process. It may stop early once the frame's map count is 0. A
+    /// space it misses keeps its mapping: reclaim is then partial, never
+    /// wrong (see [`shrink_begin`]).
+    fn walk(&mut self, pfn: Pfn, idx: u64, visit: &mut Visit<'_, Self::Nodes>);
 }
 
-/// What [`Mm::pageout_end`] did.
+/// What [`shrink_begin`] decided for a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PageoutEnd {
-    /// The page is in the slot; its frame is freed.
-    SwappedOut(u32),
-    /// The page was written or shared meanwhile: it stays resident, the slot
-    /// is given back.
-    Raced,
-    /// The write failed: the page stays resident and dirty, the slot is
+pub enum Plan {
+    /// The frame holds only zeros: its pages become untouched.
+    Zero,
+    /// The frame is a clean copy of swap slot `.0`: no write.
+    Clean(u32),
+    /// Write the frame to slot `.0` (taken for it), then call [`shrink_end`].
+    Write(u32),
+}
+
+/// What [`shrink_end`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShrinkEnd {
+    /// `unmapped` entries stopped mapping the frame; `left` still do (they
+    /// took it during the walk). With `left == 0` the caller's pin is the
+    /// frame's last reference.
+    Done {
+        /// Entries that now name the slot (or nothing).
+        unmapped: u32,
+        /// Entries that still map the frame.
+        left: u32,
+    },
+    /// The write failed: the frame stays mapped everywhere, the slot is
     /// given back.
     WriteFailed,
 }
@@ -74,106 +89,141 @@ fn is_zero_filled<M: FrameMemory>(mem: &M, pfn: Pfn) -> bool {
 }
 
 impl Mm {
-    /// Starts taking page `idx` out of memory (see the module
-    /// documentation). `zap` clears the page's user PTEs in every process.
-    /// On error nothing changed, but for [`Error::NoMemory`] (no slot), when
-    /// the page's PTEs are already zapped (its next access takes a minor
-    /// fault).
-    pub fn pageout_begin<P: FramePool>(
+    /// If page `idx` maps frame `pfn`: its entry loses [`Pte::WRITE`] and,
+    /// if it had it, the page's user PTEs are zapped. Returns whether it
+    /// maps the frame.
+    fn write_protect<M: FrameMemory>(
         &mut self,
-        pool: &P,
+        mem: &M,
         nodes: &mut impl NodeAllocator,
         idx: u64,
-        zap: impl FnOnce(),
-    ) -> Result<Pageout> {
-        let (mem, frames) = (pool.memory(), pool.frames());
+        pfn: Pfn,
+        zap: &dyn Fn(),
+    ) -> bool {
         let pte = self.pt.lookup(mem, idx);
-        let PteKind::Frame(pfn) = pte.kind() else {
-            return Err(Error::Invalid);
-        };
-        let f = frames.get(pfn.idx()).ok_or(Error::Invalid)?;
-        // Shared, or another pageout's write is in flight (a second one
-        // would clean the entry under the first, which would then name a
-        // slot holding older data).
-        if f.mapcount() != 1 || f.test(pg::WRITEBACK) {
-            return Err(Error::Busy);
+        if pte.kind() != PteKind::Frame(pfn) {
+            return false;
         }
-        // From here nothing writes the frame: the zap takes every user PTE
-        // of the page away, and a new one, or a write through `access`,
-        // needs the lock our caller holds. Only then is it looked at.
-        zap();
-        if is_zero_filled(mem, pfn) {
-            self.set(mem, nodes, idx, Pte::NONE)?;
-            unmap(pool, pfn);
-            return Ok(Pageout::Zero);
+        // An existing entry changes: no node is needed, this cannot fail.
+        if pte.has(Pte::WRITE) && self.set(mem, nodes, idx, pte.without(Pte::WRITE)).is_ok() {
+            zap();
         }
-        if f.test(pg::SWAPCACHE) && !pte.has(Pte::DIRTY) {
-            let slot = f.private();
-            self.set(mem, nodes, idx, Pte::swap(slot, 0))?;
-            // The entry's own count; the frame's goes when it is freed.
-            pool.dup_slot(slot);
-            unmap(pool, pfn);
-            return Ok(Pageout::Clean(slot));
-        }
-        let slot = pool.alloc_slot()?;
-        if let Err(e) = self.set(mem, nodes, idx, pte.without(Pte::WRITE | Pte::DIRTY)) {
-            pool.put_slot(slot);
-            return Err(e);
-        }
-        // Written since it came back: its old slot is stale.
-        drop_swapcache(pool, pfn);
-        f.set(pg::WRITEBACK);
-        get_frame(pool, pfn);
-        Ok(Pageout::Write { pfn, slot })
+        true
     }
 
-    /// Finishes what [`Mm::pageout_begin`] started with
-    /// [`Pageout::Write`]`{ pfn, slot }` (passed as `(pfn, slot)`), once the
-    /// write to `slot` is done
-    /// (`written`: it succeeded). `zap` as for `pageout_begin`. The caller
-    /// then drops the pin `pageout_begin` took
-    /// ([`put_frame`](super::fault::put_frame)), which frees
-    /// the frame if it was swapped out.
-    pub fn pageout_end<P: FramePool>(
+    /// If page `idx` maps frame `pfn`: the entry becomes `target` (none, or
+    /// a swap slot, which gets one more count), the page's user PTEs are
+    /// zapped, and the entry's map count and reference on the frame go.
+    /// Returns whether it mapped the frame.
+    fn unmap_for_reclaim<P: FramePool>(
         &mut self,
         pool: &P,
         nodes: &mut impl NodeAllocator,
         idx: u64,
-        (pfn, slot): (Pfn, u32),
-        written: bool,
-        zap: impl FnOnce(),
-    ) -> Result<PageoutEnd> {
+        pfn: Pfn,
+        target: Pte,
+        zap: &dyn Fn(),
+    ) -> bool {
         let mem = pool.memory();
-        if let Some(f) = pool.frames().get(pfn.idx()) {
-            f.clear(pg::WRITEBACK);
+        if self.pt.lookup(mem, idx).kind() != PteKind::Frame(pfn) {
+            return false;
         }
-        let pte = self.pt.lookup(mem, idx);
-        let ours = pte.kind() == PteKind::Frame(pfn);
-        let alone = pool
-            .frames()
-            .get(pfn.idx())
-            .is_some_and(|f| f.mapcount() == 1);
-        let r = if !written {
-            pool.put_slot(slot);
-            if ours {
-                // Still to be written: keep it dirty. (An existing entry
-                // changes: no node is needed.)
-                self.set(mem, nodes, idx, pte.with(Pte::DIRTY))?;
-            }
-            PageoutEnd::WriteFailed
-        } else if !ours || !alone || pte.has(Pte::DIRTY) {
-            pool.put_slot(slot);
-            PageoutEnd::Raced
-        } else {
-            // The slot's count (taken by `pageout_begin`) is the entry's.
-            if let Err(e) = self.set(mem, nodes, idx, Pte::swap(slot, 0)) {
-                pool.put_slot(slot);
-                return Err(e);
-            }
-            zap();
-            unmap(pool, pfn);
-            PageoutEnd::SwappedOut(slot)
-        };
-        Ok(r)
+        // An existing entry changes; a node freed by `none` is given back,
+        // which does not fail for a node of this table.
+        if self.set(mem, nodes, idx, target).is_err() {
+            return false;
+        }
+        if let PteKind::Swap(slot) = target.kind() {
+            pool.dup_slot(slot);
+        }
+        zap();
+        unmap_frame(pool, pfn);
+        true
     }
+}
+
+/// Starts taking data frame `pfn` out of memory (see the module
+/// documentation). The caller holds a pin on it. [`Error::Busy`] if
+/// another reclaim of it is in flight or no space mapping it was found,
+/// [`Error::Invalid`] if nothing maps it, [`Error::NoMemory`] if it needs a
+/// slot and swap is full (or absent): then every entry that maps it has
+/// lost [`Pte::WRITE`] (the next write takes a minor fault), and nothing
+/// else changed.
+pub fn shrink_begin<P: FramePool, R: Rmap>(pool: &P, rmap: &mut R, pfn: Pfn) -> Result<Plan> {
+    let (mem, frames) = (pool.memory(), pool.frames());
+    let f = frames.get(pfn.idx()).ok_or(Error::Invalid)?;
+    if f.state() != FrameState::Data {
+        return Err(Error::Invalid);
+    }
+    if f.test_and_set(pg::WRITEBACK) {
+        return Err(Error::Busy);
+    }
+    let idx = f.index();
+    let mut seen = 0u32;
+    rmap.walk(pfn, idx, &mut |mm, nodes, zap| {
+        seen += u32::from(mm.write_protect(mem, nodes, idx, pfn, zap));
+    });
+    // Only an entry that maps the frame alone may be writable; under
+    // writeback no entry becomes writable again (a write copies). So once
+    // one mapping entry was seen, none is writable: either it was the only
+    // one (now protected) or the frame was shared (all read-only). If none
+    // was seen, a writable one may be out there: give up.
+    let plan = if f.mapcount() == 0 {
+        Err(Error::Invalid)
+    } else if seen == 0 {
+        Err(Error::Busy)
+    } else if is_zero_filled(mem, pfn) {
+        Ok(Plan::Zero)
+    } else if let Some(slot) = f.swapcache() {
+        Ok(Plan::Clean(slot))
+    } else {
+        pool.alloc_slot().map(Plan::Write)
+    };
+    if plan.is_err() {
+        f.clear(pg::WRITEBACK);
+    }
+    plan
+}
+
+/// Finishes what [`shrink_begin`] started for `pfn` with `plan`, once the
+/// write of [`Plan::Write`] is done (`written`: it succeeded; ignored for
+/// the other plans). The caller then drops its pin, which frees the frame if
+/// nothing maps it any more.
+pub fn shrink_end<P: FramePool, R: Rmap>(
+    pool: &P,
+    rmap: &mut R,
+    pfn: Pfn,
+    plan: Plan,
+    written: bool,
+) -> ShrinkEnd {
+    let Some(f) = pool.frames().get(pfn.idx()) else {
+        return ShrinkEnd::WriteFailed;
+    };
+    let target = match plan {
+        Plan::Zero => Pte::NONE,
+        Plan::Clean(slot) => Pte::swap(slot, 0),
+        Plan::Write(slot) if written => Pte::swap(slot, 0),
+        Plan::Write(slot) => {
+            pool.put_slot(slot);
+            f.clear(pg::WRITEBACK);
+            return ShrinkEnd::WriteFailed;
+        }
+    };
+    let idx = f.index();
+    let mut unmapped = 0u32;
+    rmap.walk(pfn, idx, &mut |mm, nodes, zap| {
+        unmapped += u32::from(mm.unmap_for_reclaim(pool, nodes, idx, pfn, target, zap));
+    });
+    let left = f.mapcount();
+    if let Plan::Write(slot) = plan {
+        if left > 0 {
+            // Still the slot's contents: the slot's count (the one taken
+            // for the write) becomes the swap cache's.
+            f.set_swapcache(slot);
+        } else {
+            pool.put_slot(slot);
+        }
+    }
+    f.clear(pg::WRITEBACK);
+    ShrinkEnd::Done { unmapped, left }
 }

@@ -189,3 +189,67 @@ fn a_second_pageout_waits_for_the_first() {
         400,
     );
 }
+
+/// A frame shared by a space and its clone is reclaimed from both at once
+/// (both entries name the slot); each then reads it back, and a
+/// write by one after swap-in is not seen by the other.
+#[test]
+fn a_frame_shared_by_clones_is_swapped_out_of_both() {
+    let rd = |space| Op::Read {
+        proc: 0,
+        space,
+        page: 0,
+    };
+    let w = |space, value| Op::Write {
+        proc: 0,
+        space,
+        page: 0,
+        value,
+        prealloc: false,
+    };
+    run(
+        &[
+            w(0, 7),
+            Op::Snapshot {
+                from: 0,
+                to: 2,
+                fork: false,
+            },
+            Op::Pageout(2, 0),
+            Op::PageoutEnd(0, true),
+            rd(0),
+            rd(2),
+            w(2, 9),
+            rd(0),
+            rd(2),
+        ],
+        400,
+    );
+}
+
+/// A clone's write while the shared frame's write to swap is in flight
+/// copies it: the slot gets the old contents, the writer keeps its own.
+#[test]
+fn a_write_during_reclaim_copies_instead_of_reusing() {
+    let w = |space, value| Op::Write {
+        proc: 1,
+        space,
+        page: 0,
+        value,
+        prealloc: false,
+    };
+    run(
+        &[
+            w(0, 3),
+            Op::Pageout(0, 0),
+            w(0, 4),
+            Op::PageoutEnd(0, true),
+            Op::Read {
+                proc: 0,
+                space: 0,
+                page: 0,
+            },
+        ],
+        400,
+    );
+}

@@ -162,12 +162,35 @@ proptest! {
                 }
                 3 => {
                     let mut out = vec![Pfn(0); max];
-                    let n = p.scan(&frames, nr, &mut out);
+                    let before: HashMap<u32, (bool, bool)> = tracked
+                        .iter()
+                        .map(|&t| {
+                            let f = &frames[t as usize];
+                            (t, (f.test(pg::REFERENCED), f.test(pg::ACTIVE)))
+                        })
+                        .collect();
+                    let mut aged = HashSet::new();
+                    let n = p.scan(&frames, nr, &mut out, &mut |pfn| {
+                        aged.insert(pfn.0);
+                    });
                     let got: Vec<u32> = out[..n].iter().map(|p| p.0).collect();
                     prop_assert_eq!(&got, &m.scan(nr, max));
                     for v in got {
                         prop_assert!(tracked.remove(&v));
                         prop_assert!(!frames[v as usize].test(pg::LRU), "victim still marked LRU");
+                    }
+                    // Every kept frame whose reference was cleared, or that
+                    // was deactivated, is reported (its PTEs must go, or its
+                    // next access would never be seen); nothing else is.
+                    for &t in &tracked {
+                        let f = &frames[t as usize];
+                        let (r0, a0) = before[&t];
+                        let lost = (r0 && !f.test(pg::REFERENCED)) || (a0 && !f.test(pg::ACTIVE));
+                        prop_assert!(!lost || aged.contains(&t), "frame {} aged unreported", t);
+                    }
+                    // (A frame may be aged, then evicted in the same scan.)
+                    for a in &aged {
+                        prop_assert!(before.contains_key(a), "an untracked frame reported as aged");
                     }
                 }
                 _ => {}
@@ -198,7 +221,7 @@ fn simulate(p: &mut dyn ReclaimPolicy, capacity: usize, trace: &[u32]) -> usize 
             None => {
                 let mut v = [Pfn(0)];
                 assert_eq!(
-                    p.scan(&frames, 4 * capacity, &mut v),
+                    p.scan(&frames, 4 * capacity, &mut v, &mut |_| {}),
                     1,
                     "{}: no victim",
                     p.name()
@@ -261,7 +284,7 @@ fn second_chance_spares_referenced_frames() {
     }
     p.accessed(&frames, Pfn(0)); // oldest, but referenced
     let mut v = [Pfn(9); 1];
-    assert_eq!(p.scan(&frames, 16, &mut v), 1);
+    assert_eq!(p.scan(&frames, 16, &mut v, &mut |_| {}), 1);
     assert_eq!(v[0], Pfn(1), "the referenced frame got a second chance");
     assert!(frames[0].test(pg::ACTIVE), "and was promoted");
 }
