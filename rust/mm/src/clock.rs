@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! CLOCK (second chance on one circular list): the hand sweeps the frames in
-//! order of arrival; a referenced frame loses its reference and goes round
-//! again, an unreferenced one is the victim. The classic approximation of LRU
+//! order of arrival; a young frame (accessed since the hand last passed)
+//! loses its youth and goes round again, an old one is the victim. The classic approximation of LRU
 //! from reference bits alone, to compare with the two-list [`super::lru::Lru`].
 
 use super::frame::{pg, Frame};
@@ -36,7 +36,7 @@ impl ReclaimPolicy for Clock {
 
     fn insert(&mut self, frames: &[Frame], pfn: Pfn) {
         let f = &frames[pfn.idx()];
-        f.clear(pg::REFERENCED);
+        f.clear(pg::YOUNG);
         f.set(pg::LRU);
         // Just behind the hand: the last to be looked at.
         self.ring.push_back(frames, pfn);
@@ -44,11 +44,11 @@ impl ReclaimPolicy for Clock {
 
     fn remove(&mut self, frames: &[Frame], pfn: Pfn) {
         self.ring.remove(frames, pfn);
-        frames[pfn.idx()].clear(pg::LRU | pg::REFERENCED);
+        frames[pfn.idx()].clear(pg::LRU | pg::YOUNG);
     }
 
     fn accessed(&mut self, frames: &[Frame], pfn: Pfn) {
-        frames[pfn.idx()].set(pg::REFERENCED);
+        frames[pfn.idx()].set(pg::YOUNG);
     }
 
     fn scan(
@@ -66,7 +66,7 @@ impl ReclaimPolicy for Clock {
             };
             budget -= 1;
             let f = &frames[pfn.idx()];
-            if f.test_and_clear(pg::REFERENCED) {
+            if f.test_and_clear(pg::YOUNG) {
                 self.ring.push_back(frames, pfn);
                 aged(pfn);
             } else {

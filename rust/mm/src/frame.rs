@@ -91,7 +91,8 @@ const ORDER_MASK: u32 = 0xf << ORDER_SHIFT;
 pub mod pg {
     /// The frame's contents differ from its copy in swap (or it has none).
     pub const DIRTY: u32 = 1 << 8;
-    /// The frame was accessed since the LRU last looked.
+    /// The LRU has seen the frame young before (`PG_referenced`): seen young
+    /// again on the inactive list, it is promoted.
     pub const REFERENCED: u32 = 1 << 9;
     /// The frame is on the active list.
     pub const ACTIVE: u32 = 1 << 10;
@@ -103,6 +104,10 @@ pub mod pg {
     /// A pageout's write of the frame to swap is in flight (`PG_writeback`):
     /// no second pageout may start on it.
     pub const WRITEBACK: u32 = 1 << 13;
+    /// The frame was accessed since reclaim last aged it: the arena's
+    /// stand-in for the young bit of the PTEs that map it (set by the fault
+    /// that mapped it, cleared when reclaim zaps them to see the next one).
+    pub const YOUNG: u32 = 1 << 14;
 }
 
 /// Size of [`Frame`] in bytes.

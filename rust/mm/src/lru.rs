@@ -3,14 +3,24 @@
 //! The active/inactive LRU lists with second-chance aging (`mm/swap.c`,
 //! `mm/vmscan.c`), and an exact LRU to compare it with.
 //!
-//! New frames enter the inactive list. An access sets `REFERENCED`; a second
-//! access while referenced on the inactive list promotes the frame to the
-//! active list (`mark_page_accessed`). Reclaim keeps the inactive list at
-//! least as long as the active one by moving the active list's cold tail to
-//! the inactive head (referenced frames get a second turn on the active list
-//! instead), and takes victims from the inactive tail: a referenced frame
-//! there is promoted rather than evicted (second chance), an unreferenced one
-//! is a victim.
+//! New frames enter the inactive list. An access makes a frame `YOUNG` (the
+//! young bit of its PTEs, which the arena emulates: see
+//! [`ReclaimPolicy::scan`]'s `aged`). Reclaim keeps the inactive list at
+//! least as long as the active one by moving the active list's tail to the
+//! inactive head, but for young frames, which get another turn on the
+//! active list; and takes victims from the inactive tail as
+//! `folio_check_references` does for mapped pages, which all start young
+//! from the fault that made them, so are looked at twice:
+//!
+//! - young, and seen young before (`REFERENCED`): promoted to the active list;
+//! - young for the first time: marked `REFERENCED` and given another turn on
+//!   the inactive list;
+//! - not young: a victim.
+//!
+//! Each look clears `YOUNG`. A page touched once (a streaming write) thus
+//! leaves after one turn, a page used over and over is promoted. An access
+//! reported while the frame is still young on the inactive list promotes
+//! it at once (`mark_page_accessed`).
 
 use super::frame::{pg, Frame};
 use super::list::FrameList;
@@ -48,17 +58,9 @@ impl Lru {
         self.inactive.len()
     }
 
-    fn activate(&mut self, frames: &[Frame], pfn: Pfn) {
-        self.inactive.remove(frames, pfn);
-        let f = &frames[pfn.idx()];
-        f.set(pg::ACTIVE);
-        f.clear(pg::REFERENCED);
-        self.active.push_front(frames, pfn);
-    }
-
-    /// Moves up to `nr` frames from the active tail: unreferenced ones to the
-    /// inactive head, referenced ones (reference cleared) back to the active
-    /// head (`shrink_active_list`). Returns frames examined.
+    /// Moves up to `nr` frames from the active tail: young ones back to the
+    /// active head, the others to the inactive head (`shrink_active_list`);
+    /// each loses `YOUNG`. Returns frames examined.
     fn shrink_active(&mut self, frames: &[Frame], nr: usize, aged: &mut dyn FnMut(Pfn)) -> usize {
         let mut scanned = 0;
         while scanned < nr && self.inactive.len() < self.active.len() {
@@ -67,7 +69,7 @@ impl Lru {
             };
             scanned += 1;
             let f = &frames[pfn.idx()];
-            if f.test_and_clear(pg::REFERENCED) {
+            if f.test_and_clear(pg::YOUNG) {
                 self.active.push_front(frames, pfn);
             } else {
                 f.clear(pg::ACTIVE);
@@ -86,7 +88,7 @@ impl ReclaimPolicy for Lru {
 
     fn insert(&mut self, frames: &[Frame], pfn: Pfn) {
         let f = &frames[pfn.idx()];
-        f.clear(pg::ACTIVE | pg::REFERENCED);
+        f.clear(pg::ACTIVE | pg::REFERENCED | pg::YOUNG);
         f.set(pg::LRU);
         self.inactive.push_front(frames, pfn);
     }
@@ -98,15 +100,20 @@ impl ReclaimPolicy for Lru {
         } else {
             self.inactive.remove(frames, pfn);
         }
-        f.clear(pg::LRU | pg::ACTIVE | pg::REFERENCED);
+        f.clear(pg::LRU | pg::ACTIVE | pg::REFERENCED | pg::YOUNG);
     }
 
     fn accessed(&mut self, frames: &[Frame], pfn: Pfn) {
         let f = &frames[pfn.idx()];
-        if !f.test(pg::ACTIVE) && f.test(pg::REFERENCED) {
-            self.activate(frames, pfn);
-        } else {
-            f.set(pg::REFERENCED);
+        // Seen again while still young on the inactive list: a reuse, seen
+        // directly (`mark_page_accessed`). The arena sees one access per
+        // aging (a soft fault), so this happens only to callers that report
+        // every access, as the trace simulations do.
+        if f.test_and_set(pg::YOUNG) && !f.test(pg::ACTIVE) {
+            self.inactive.remove(frames, pfn);
+            f.clear(pg::REFERENCED);
+            f.set(pg::ACTIVE);
+            self.active.push_front(frames, pfn);
         }
     }
 
@@ -129,9 +136,14 @@ impl ReclaimPolicy for Lru {
             };
             budget = budget.saturating_sub(1);
             let f = &frames[pfn.idx()];
-            if f.test_and_clear(pg::REFERENCED) {
-                f.set(pg::ACTIVE);
-                self.active.push_front(frames, pfn);
+            if f.test_and_clear(pg::YOUNG) {
+                if f.test_and_set(pg::REFERENCED) {
+                    f.clear(pg::REFERENCED);
+                    f.set(pg::ACTIVE);
+                    self.active.push_front(frames, pfn);
+                } else {
+                    self.inactive.push_front(frames, pfn);
+                }
                 aged(pfn);
             } else {
                 f.clear(pg::LRU);
@@ -194,7 +206,7 @@ impl ReclaimPolicy for ExactLru {
 
     fn remove(&mut self, frames: &[Frame], pfn: Pfn) {
         self.list.remove(frames, pfn);
-        frames[pfn.idx()].clear(pg::LRU | pg::REFERENCED);
+        frames[pfn.idx()].clear(pg::LRU | pg::REFERENCED | pg::YOUNG);
     }
 
     fn accessed(&mut self, frames: &[Frame], pfn: Pfn) {
@@ -214,7 +226,7 @@ impl ReclaimPolicy for ExactLru {
             let Some(pfn) = self.list.pop_back(frames) else {
                 break;
             };
-            frames[pfn.idx()].clear(pg::LRU | pg::REFERENCED);
+            frames[pfn.idx()].clear(pg::LRU | pg::REFERENCED | pg::YOUNG);
             victims[found] = pfn;
             found += 1;
         }

@@ -108,7 +108,7 @@ impl Watermarks {
 /// A page-replacement policy over the arena's resident frames.
 ///
 /// The policy keeps the frames it tracks on lists threaded through the frame
-/// table and uses the page flags `LRU`, `ACTIVE` and `REFERENCED`. Callers
+/// table and uses the page flags `LRU`, `ACTIVE`, `REFERENCED` and `YOUNG`. Callers
 /// insert every frame that becomes resident and evictable, report accesses
 /// they observe (in the arena: "soft" faults on frames whose mappings reclaim
 /// had cleared), remove frames that stop being resident by other means, and
@@ -127,7 +127,7 @@ pub trait ReclaimPolicy {
     /// victims it wrote.
     ///
     /// `aged` is called with every frame the scan keeps but whose next
-    /// access it needs to see: one whose `REFERENCED` it cleared, or that it
+    /// access it needs to see: one whose `YOUNG` it cleared, or that it
     /// moved to the inactive list. Without accessed bits, the caller makes
     /// that access visible by zapping the frame's user PTEs (`aged` is the
     /// arena's `folio_referenced` clearing the young bits): the next access

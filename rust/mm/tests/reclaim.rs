@@ -17,6 +17,7 @@ struct Model {
     active: VecDeque<u32>,
     inactive: VecDeque<u32>,
     referenced: HashSet<u32>,
+    young: HashSet<u32>,
 }
 
 fn take(q: &mut VecDeque<u32>, p: u32) -> bool {
@@ -29,6 +30,7 @@ fn take(q: &mut VecDeque<u32>, p: u32) -> bool {
 impl Model {
     fn insert(&mut self, p: u32) {
         self.referenced.remove(&p);
+        self.young.remove(&p);
         match self.kind {
             0 => self.inactive.push_front(p),
             1 => self.inactive.push_back(p),
@@ -38,20 +40,18 @@ impl Model {
     fn remove(&mut self, p: u32) {
         let _ = take(&mut self.active, p) || take(&mut self.inactive, p);
         self.referenced.remove(&p);
+        self.young.remove(&p);
     }
     fn accessed(&mut self, p: u32) {
         match self.kind {
             0 => {
-                if self.inactive.contains(&p) && self.referenced.contains(&p) {
-                    take(&mut self.inactive, p);
+                if !self.young.insert(p) && take(&mut self.inactive, p) {
                     self.referenced.remove(&p);
                     self.active.push_front(p);
-                } else {
-                    self.referenced.insert(p);
                 }
             }
             1 => {
-                self.referenced.insert(p);
+                self.young.insert(p);
             }
             _ => {
                 take(&mut self.inactive, p);
@@ -69,7 +69,7 @@ impl Model {
                     while scanned < budget && self.inactive.len() < self.active.len() {
                         let p = self.active.pop_back().unwrap();
                         scanned += 1;
-                        if self.referenced.remove(&p) {
+                        if self.young.remove(&p) {
                             self.active.push_front(p);
                         } else {
                             self.inactive.push_front(p);
@@ -84,10 +84,13 @@ impl Model {
                         }
                         Some(p) => {
                             budget = budget.saturating_sub(1);
-                            if self.referenced.remove(&p) {
+                            if !self.young.remove(&p) {
+                                v.push(p);
+                            } else if self.referenced.remove(&p) {
                                 self.active.push_front(p);
                             } else {
-                                v.push(p);
+                                self.referenced.insert(p);
+                                self.inactive.push_front(p);
                             }
                         }
                     }
@@ -100,7 +103,7 @@ impl Model {
                         break;
                     };
                     budget -= 1;
-                    if self.referenced.remove(&p) {
+                    if self.young.remove(&p) {
                         self.inactive.push_back(p);
                     } else {
                         v.push(p);
@@ -166,7 +169,7 @@ proptest! {
                         .iter()
                         .map(|&t| {
                             let f = &frames[t as usize];
-                            (t, (f.test(pg::REFERENCED), f.test(pg::ACTIVE)))
+                            (t, (f.test(pg::YOUNG), f.test(pg::ACTIVE)))
                         })
                         .collect();
                     let mut aged = HashSet::new();
@@ -185,7 +188,7 @@ proptest! {
                     for &t in &tracked {
                         let f = &frames[t as usize];
                         let (r0, a0) = before[&t];
-                        let lost = (r0 && !f.test(pg::REFERENCED)) || (a0 && !f.test(pg::ACTIVE));
+                        let lost = (r0 && !f.test(pg::YOUNG)) || (a0 && !f.test(pg::ACTIVE));
                         prop_assert!(!lost || aged.contains(&t), "frame {} aged unreported", t);
                     }
                     // (A frame may be aged, then evicted in the same scan.)
@@ -282,11 +285,24 @@ fn second_chance_spares_referenced_frames() {
     for f in 0..4 {
         p.insert(&frames, Pfn(f));
     }
-    p.accessed(&frames, Pfn(0)); // oldest, but referenced
+    p.accessed(&frames, Pfn(0)); // oldest, but young
     let mut v = [Pfn(9); 1];
     assert_eq!(p.scan(&frames, 16, &mut v, &mut |_| {}), 1);
-    assert_eq!(v[0], Pfn(1), "the referenced frame got a second chance");
-    assert!(frames[0].test(pg::ACTIVE), "and was promoted");
+    assert_eq!(v[0], Pfn(1), "the young frame got a second chance");
+    assert!(
+        frames[0].test(pg::REFERENCED) && !frames[0].test(pg::ACTIVE),
+        "and another turn on the inactive list"
+    );
+    // Young again when its turn comes: promoted.
+    p.accessed(&frames, Pfn(0));
+    for f in 4..8 {
+        p.insert(&frames, Pfn(f));
+    }
+    for want in [2, 3, 4] {
+        assert_eq!(p.scan(&frames, 16, &mut v, &mut |_| {}), 1);
+        assert_eq!(v[0], Pfn(want));
+    }
+    assert!(frames[0].test(pg::ACTIVE), "seen young twice: promoted");
 }
 
 #[test]
@@ -307,4 +323,95 @@ fn watermark_decisions() {
     assert_eq!((d.min(), d.low(), d.high()), (256, 512, 768));
     let tiny = Watermarks::for_arena(10);
     assert!(tiny.min() <= tiny.low() && tiny.low() <= tiny.high());
+}
+
+/// Replays `trace` as the arena sees it, without accessed bits: a fault
+/// maps a page (a major fault if it has no frame: the new frame is inserted
+/// and accessed), later accesses through the mapping are invisible, and a
+/// frame the policy ages loses its mapping, so its next access is a soft
+/// fault that reports it. Returns the major faults per page.
+fn simulate_soft(p: &mut dyn ReclaimPolicy, capacity: usize, trace: &[u32]) -> HashMap<u32, usize> {
+    let frames = frame_table(capacity);
+    let mut page_of: Vec<Option<u32>> = vec![None; capacity];
+    let mut frame_of: HashMap<u32, u32> = HashMap::new();
+    let mut mapped: HashSet<u32> = HashSet::new();
+    let mut free: Vec<u32> = (0..capacity as u32).rev().collect();
+    let mut major: HashMap<u32, usize> = HashMap::new();
+    for &page in trace {
+        if let Some(&f) = frame_of.get(&page) {
+            if mapped.insert(page) {
+                p.accessed(&frames, Pfn(f));
+            }
+            continue;
+        }
+        *major.entry(page).or_default() += 1;
+        let f = loop {
+            if let Some(f) = free.pop() {
+                break f;
+            }
+            let mut v = [Pfn(0)];
+            let mut aged = Vec::new();
+            let n = p.scan(&frames, 64, &mut v, &mut |pfn| aged.push(pfn.0));
+            for a in aged {
+                if let Some(pg) = page_of[a as usize] {
+                    mapped.remove(&pg);
+                }
+            }
+            if n == 1 {
+                let old = page_of[v[0].idx()].take().unwrap();
+                frame_of.remove(&old);
+                mapped.remove(&old);
+                free.push(v[0].0);
+            }
+        };
+        page_of[f as usize] = Some(page);
+        frame_of.insert(page, f);
+        mapped.insert(page);
+        p.insert(&frames, Pfn(f));
+        p.accessed(&frames, Pfn(f));
+    }
+    major
+}
+
+/// The trace of the arena's guest test: `hot` pages read after every 8
+/// pages of a sweep of `cold` pages written once (numbered from 1000).
+fn hot_and_cold(hot: u32, cold: std::ops::Range<u32>) -> Vec<u32> {
+    let mut trace = Vec::new();
+    for c in cold {
+        trace.push(1000 + c);
+        if c % 8 == 7 {
+            trace.extend(0..hot);
+        }
+    }
+    trace
+}
+
+#[test]
+fn soft_fault_aging_keeps_a_hot_set_through_a_cold_sweep() {
+    // 256 frames; 32 hot pages. The first time memory runs out every frame
+    // is young (each from its own fault), so every frame gets a second look
+    // and the hot pages may go once; after that they must stay.
+    let (capacity, hot) = (256, 32u32);
+    let mut warm: Vec<u32> = (0..hot).collect();
+    warm.extend(hot_and_cold(hot, 0..512));
+    let steady = hot_and_cold(hot, 512..1024);
+    for kind in 0..2 {
+        let first = simulate_soft(policy(kind).as_mut(), capacity, &warm);
+        let mut p = policy(kind);
+        let all = simulate_soft(
+            p.as_mut(),
+            capacity,
+            &[warm.clone(), steady.clone()].concat(),
+        );
+        let again: usize = (0..hot).map(|h| all[&h] - first[&h]).sum();
+        eprintln!(
+            "{}: {again} major faults of hot pages in the steady state",
+            p.name()
+        );
+        assert!(
+            again < hot as usize / 4,
+            "{}: {again} hot pages faulted again",
+            p.name()
+        );
+    }
 }
