@@ -8,6 +8,12 @@
 //! through [`arena()`] (like the kernel's `NODE_DATA()`/`contig_page_data`).
 //! It is the lowest layer of the module: it knows frames, not spaces (see
 //! the layer and lock order in `rust/pagearena_main.rs`).
+//!
+//! It also keeps what reclaim needs to know about frames: the LRU lists of
+//! the replacement policy ([`Arena::lru`]; a frame leaves them when it is
+//! freed), the watermarks on free frames, and the wait queue of the reclaim
+//! thread, which an allocation below the low watermark wakes. The thread
+//! itself, and the reclaim that walks spaces, are `crate::vmscan`.
 
 use crate::{
     frames::KernelFrames,
@@ -15,16 +21,23 @@ use crate::{
         buddy::{Buddy, PageAllocator, NR_ORDERS},
         error::Result as MmResult,
         fault::FramePool,
-        frame::{Frame, FrameState},
+        frame::{pg, Frame, FrameState},
         memory::{FrameMemory, Pfn, PAGE_SIZE},
         pagetable::{release_node, take_node, NodeAllocator},
+        policy::Policy,
+        reclaim::{ReclaimPolicy, Watermarks},
         slab::{SlabCache, SlabInfo},
         swap::{SwapMap, SwapSlots, SwapStats},
     },
     swapfile::SwapFile,
 };
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use kernel::{alloc::KVVec, new_spinlock, prelude::*, sync::SpinLock};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use kernel::{
+    alloc::KVVec,
+    new_condvar, new_spinlock,
+    prelude::*,
+    sync::{CondVar, SpinLock},
+};
 
 /// Slab cache id of `pa_space` (it marks the cache's slabs in the frame table).
 const SPACE_CACHE_ID: u32 = 2;
@@ -88,6 +101,22 @@ pub enum Event {
     ZeroReclaim,
     /// Writes to or reads from swap that failed.
     SwapIoError,
+    /// Frames the reclaim scans looked at.
+    PgScan,
+    /// Frames reclaimed with no write (zero-filled, swap cache).
+    PgStealClean,
+    /// Frames reclaimed by a write to swap.
+    PgStealDirty,
+    /// Frames aged onto or kept on the inactive list.
+    PgDeactivate,
+    /// Frames promoted to or kept on the active list.
+    PgActivate,
+    /// Direct reclaims in faulting tasks.
+    AllocStall,
+    /// Wakeups of the reclaim thread.
+    KswapdWakeup,
+    /// Faults that showed an aged frame in use.
+    SoftFault,
     /// Number of events.
     Count,
 }
@@ -110,6 +139,14 @@ pub const EVENT_NAMES: [&str; Event::Count as usize] = [
     "swapcache_reclaim",
     "zero_page_reclaim",
     "swap_io_error",
+    "pgscan",
+    "pgsteal_clean",
+    "pgsteal_dirty",
+    "pgdeactivate",
+    "pgactivate",
+    "allocstall",
+    "kswapd_wakeup",
+    "pgsoftfault",
 ];
 
 /// The arena.
@@ -152,6 +189,44 @@ pub struct Arena {
     swap: SpinLock<SwapMap<KVVec<u64>, KVVec<u32>>>,
     /// The backing store of swap, if `swap_path` names one.
     pub swapfile: Option<SwapFile>,
+    /// The replacement policy's lists of resident data frames
+    /// (`lruvec->lru_lock`): a spinlock taken for list changes only, alone
+    /// or under a space's mutex, with nothing taken under it.
+    #[pin]
+    pub lru: SpinLock<Policy>,
+    /// The watermarks on free frames.
+    pub wmark: Watermarks,
+    /// Free frames in the buddy, as of its last change (read without its lock).
+    nr_free: AtomicUsize,
+    /// Whether the reclaim thread is awake (not waiting on `kswapd_wait`);
+    /// always, if there is none (`selftest_no_kswapd`).
+    kswapd_awake: AtomicBool,
+    /// Rounds in a row in which the reclaim thread freed nothing
+    /// (`kswapd_failures`); from [`MAX_RECLAIM_RETRIES`] on (at once if swap
+    /// has no room), allocations stop waking it until free frames are back
+    /// above the high watermark.
+    pub kswapd_failures: AtomicU32,
+    /// The reclaim thread's wakeup: work asked for, or stop.
+    #[pin]
+    pub kswapd_state: SpinLock<KswapdState>,
+    /// Where the reclaim thread sleeps (`pgdat->kswapd_wait`).
+    #[pin]
+    pub kswapd_wait: CondVar,
+    /// Whether there is a reclaim thread (none with `selftest_no_kswapd`).
+    kswapd: bool,
+}
+
+/// Rounds without progress after which the reclaim thread stops being woken
+/// (`MAX_RECLAIM_RETRIES`).
+pub const MAX_RECLAIM_RETRIES: u32 = 16;
+
+/// What the reclaim thread is asked to do.
+#[derive(Default)]
+pub struct KswapdState {
+    /// An allocation found free frames below the low watermark.
+    pub pending: bool,
+    /// The module is unloading: the thread returns.
+    pub stop: bool,
 }
 
 /// What the arena is made with, from the module parameters.
@@ -170,6 +245,12 @@ pub struct ArenaConfig {
     pub space_object: (usize, usize),
     /// The backing store of swap.
     pub swap: Option<SwapFile>,
+    /// The replacement policy.
+    pub policy: Policy,
+    /// Whether there is a reclaim thread to wake.
+    pub kswapd: bool,
+    /// Watermarks `(min, low, high)` in frames; 0 for a default scaled to the arena.
+    pub watermarks: (usize, usize, usize),
 }
 
 /// The arena of the loaded module (set between load and unload).
@@ -241,6 +322,27 @@ impl Arena {
         let mut counts = KVVec::with_capacity(slots, GFP_KERNEL)?;
         counts.resize(slots, 0, GFP_KERNEL)?;
         let swap = SwapMap::new(bitmap, counts)?;
+        let managed = buddy.nr_free();
+        let def = Watermarks::for_arena(managed);
+        let pick = |v: usize, d: usize| if v == 0 { d } else { v };
+        let (min, low, high) = cfg.watermarks;
+        let wmark = Watermarks::new(
+            pick(min, def.min()),
+            pick(low, def.low()),
+            pick(high, def.high()),
+        )
+        .map_err(|_| {
+            pr_err!("watermarks must be min <= low <= high\n");
+            EINVAL
+        })?;
+        if wmark.high() >= managed / 2 {
+            pr_err!(
+                "watermark_high={} leaves too little of the {} frames to use\n",
+                wmark.high(),
+                managed
+            );
+            return Err(EINVAL);
+        }
         let leaked_node = if cfg.leak_node {
             let pfn = buddy.alloc(&frames, 0)?;
             take_node(&frames, &mem, pfn)?;
@@ -248,6 +350,7 @@ impl Arena {
         } else {
             None
         };
+        let free0 = buddy.nr_free();
         Ok(try_pin_init!(Self {
             mem,
             frames,
@@ -261,6 +364,14 @@ impl Arena {
             leaked_node,
             swap <- new_spinlock!(swap, "pagearena_swap"),
             swapfile: cfg.swap,
+            lru <- new_spinlock!(cfg.policy, "pagearena_lru"),
+            wmark,
+            nr_free: AtomicUsize::new(free0),
+            kswapd_awake: AtomicBool::new(!cfg.kswapd),
+            kswapd_failures: AtomicU32::new(0),
+            kswapd_state <- new_spinlock!(KswapdState::default(), "pagearena_kswapd"),
+            kswapd_wait <- new_condvar!("pagearena_kswapd_wait"),
+            kswapd: cfg.kswapd,
         }? Error))
     }
 
@@ -291,6 +402,127 @@ impl Arena {
     /// Total frames.
     pub fn nr_frames(&self) -> usize {
         self.frames.len()
+    }
+
+    /// Free frames, as of the buddy's last change (no lock).
+    #[inline]
+    pub fn nr_free(&self) -> usize {
+        self.nr_free.load(Ordering::SeqCst)
+    }
+
+    /// A block of `order` from the buddy; wakes the reclaim thread if that
+    /// leaves free frames below the low watermark.
+    pub fn buddy_alloc(&self, order: u32) -> MmResult<Pfn> {
+        let (r, free) = {
+            let mut b = self.buddy.lock();
+            let r = b.alloc(&self.frames, order);
+            (r, b.nr_free())
+        };
+        // SeqCst, paired with the thread's store of `kswapd_awake` before
+        // it looks at `nr_free` to decide to sleep: either it sees this
+        // count, or we see it asleep and wake it.
+        self.nr_free.store(free, Ordering::SeqCst);
+        if free < self.wmark.low() {
+            self.wake_kswapd();
+        }
+        r
+    }
+
+    /// Gives a block of `order` back to the buddy.
+    pub fn buddy_free(&self, pfn: Pfn, order: u32) -> MmResult {
+        let (r, free) = {
+            let mut b = self.buddy.lock();
+            let r = b.free(&self.frames, pfn, order);
+            (r, b.nr_free())
+        };
+        self.nr_free.store(free, Ordering::SeqCst);
+        // Memory came back (a space went): worth waking the reclaim thread
+        // again when it runs short.
+        if free >= self.wmark.high() && self.kswapd_failures.load(Ordering::Relaxed) != 0 {
+            self.kswapd_failures.store(0, Ordering::Relaxed);
+        }
+        r
+    }
+
+    /// Wakes the reclaim thread (`wakeup_kswapd`), unless it is awake or
+    /// has given up (see [`Arena::kswapd_failures`]).
+    pub fn wake_kswapd(&self) {
+        if self.kswapd_awake.load(Ordering::SeqCst)
+            || self.kswapd_failures.load(Ordering::Relaxed) >= MAX_RECLAIM_RETRIES
+        {
+            return;
+        }
+        let woke = {
+            let mut st = self.kswapd_state.lock();
+            !core::mem::replace(&mut st.pending, true)
+        };
+        if woke {
+            self.count(Event::KswapdWakeup);
+            self.kswapd_wait.notify_one();
+        }
+    }
+
+    /// Whether the reclaim thread is at work (awake, and not given up).
+    pub fn kswapd_busy(&self) -> bool {
+        self.kswapd
+            && self.kswapd_awake.load(Ordering::SeqCst)
+            && self.kswapd_failures.load(Ordering::Relaxed) < MAX_RECLAIM_RETRIES
+    }
+
+    /// Whether a dirty page could go to swap now: a store with a free slot.
+    pub fn swap_has_room(&self) -> bool {
+        let s = self.swap.lock();
+        s.used() < s.nr_slots()
+    }
+
+    /// The reclaim thread says it is awake (`true`) or about to sleep.
+    pub fn set_kswapd_awake(&self, awake: bool) {
+        self.kswapd_awake.store(awake, Ordering::SeqCst);
+    }
+
+    /// Puts data frame `pfn`, which a space's entry just took, on the LRU
+    /// lists (`folio_add_lru`), as just accessed: the fault that made it
+    /// is an access.
+    pub fn lru_add(&self, pfn: Pfn) {
+        let mut lru = self.lru.lock();
+        if !self.frames[pfn.idx()].test(pg::LRU) {
+            lru.insert(&self.frames, pfn);
+            lru.accessed(&self.frames, pfn);
+        }
+    }
+
+    /// Reports an access to data frame `pfn` that a fault saw: if reclaim
+    /// tracks the frame and aged it since its last access, this is the soft
+    /// fault that shows it used (the young bit set again). Returns whether
+    /// it was. A frame still young needs no report: reclaim has not looked
+    /// since (the fault that retries a swap-in, a fault after a snapshot's
+    /// zap).
+    pub fn lru_accessed(&self, pfn: Pfn) -> bool {
+        let f = &self.frames[pfn.idx()];
+        if !f.test(pg::LRU) || f.test(pg::YOUNG) {
+            return false;
+        }
+        let mut lru = self.lru.lock();
+        let seen = f.test(pg::LRU) && !f.test(pg::YOUNG);
+        if seen {
+            lru.accessed(&self.frames, pfn);
+        }
+        seen
+    }
+
+    /// Puts back on the LRU a frame reclaim isolated and kept
+    /// (`folio_putback_lru`); the caller still holds its pin.
+    pub fn lru_putback(&self, pfn: Pfn) {
+        let mut lru = self.lru.lock();
+        if !self.frames[pfn.idx()].test(pg::LRU) {
+            lru.insert(&self.frames, pfn);
+        }
+    }
+
+    /// Frames on the active and inactive lists.
+    pub fn lru_sizes(&self) -> (usize, usize) {
+        let lru = self.lru.lock();
+        (lru.nr_active(), lru.nr_inactive())
     }
 
     /// Free frames and free blocks per order.
@@ -350,11 +582,22 @@ impl FramePool for Arena {
     }
 
     fn alloc_page(&self) -> MmResult<Pfn> {
-        self.buddy.lock().alloc(&self.frames, 0)
+        self.buddy_alloc(0)
     }
 
     fn free_frame(&self, pfn: Pfn) {
-        let r = self.buddy.lock().free(&self.frames, pfn, 0);
+        let f = &self.frames[pfn.idx()];
+        // Off the LRU first (`__folio_put` → `lruvec_del_folio`). Reclaim
+        // pins what it takes off the lists with `try_get`, which fails on
+        // this frame (its last reference is gone), so the flag, read again
+        // under the lock, says who unlinks it.
+        if f.test(pg::LRU) {
+            let mut lru = self.lru.lock();
+            if f.test(pg::LRU) {
+                lru.remove(&self.frames, pfn);
+            }
+        }
+        let r = self.buddy_free(pfn, 0);
         kernel::warn_on!(r.is_err());
     }
 }
@@ -415,11 +658,11 @@ pub struct ArenaPages<'a> {
 
 impl PageAllocator for ArenaPages<'_> {
     fn alloc_pages(&mut self, order: u32) -> MmResult<Pfn> {
-        self.arena.buddy.lock().alloc(&self.arena.frames, order)
+        self.arena.buddy_alloc(order)
     }
 
     fn free_pages(&mut self, pfn: Pfn, order: u32) -> MmResult {
-        self.arena.buddy.lock().free(&self.arena.frames, pfn, order)
+        self.arena.buddy_free(pfn, order)
     }
 }
 
@@ -437,9 +680,9 @@ impl NodeAllocator for PtNodes<'_> {
 
     fn alloc_node(&mut self) -> MmResult<Pfn> {
         let a = self.arena;
-        let pfn = a.buddy.lock().alloc(&a.frames, 0)?;
+        let pfn = a.buddy_alloc(0)?;
         if let Err(e) = take_node(&a.frames, &a.mem, pfn) {
-            let r = a.buddy.lock().free(&a.frames, pfn, 0);
+            let r = a.buddy_free(pfn, 0);
             kernel::warn_on!(r.is_err());
             return Err(e);
         }
@@ -450,7 +693,7 @@ impl NodeAllocator for PtNodes<'_> {
     fn free_node(&mut self, node: Pfn) -> MmResult {
         let a = self.arena;
         release_node(&a.frames, node)?;
-        a.buddy.lock().free(&a.frames, node, 0)?;
+        a.buddy_free(node, 0)?;
         a.pt_frames.fetch_sub(1, Ordering::Relaxed);
         Ok(())
     }

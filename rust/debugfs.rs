@@ -72,6 +72,11 @@ fn vmstat(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
     writeln!(f, "nr_spaces {}", s.nr_spaces)?;
     writeln!(f, "nr_swap_slots {}", s.nr_swap_slots)?;
     writeln!(f, "nr_swap_used {}", s.nr_swap_used)?;
+    writeln!(f, "nr_active {}", s.nr_active)?;
+    writeln!(f, "nr_inactive {}", s.nr_inactive)?;
+    writeln!(f, "watermark_min {}", s.watermark_min)?;
+    writeln!(f, "watermark_low {}", s.watermark_low)?;
+    writeln!(f, "watermark_high {}", s.watermark_high)?;
     for (name, v) in EVENT_NAMES.iter().zip(arena().events()) {
         writeln!(f, "{name} {v}")?;
     }

@@ -33,18 +33,29 @@ use crate::{
     mm::{
         error::Error as MmError,
         fault::{alloc_zeroed_frame, put_frame, FaultKind, FramePool, ReadMap},
+        frame::pg,
         memory::{Pfn, PAGE_SIZE},
         pagetable::PteKind,
         swap::SwapSlots,
     },
     space::{Space, SpaceInner},
     vm_ops::{self, AccessBuf, VmFault, VmFaultReason},
+    vmscan,
 };
 use kernel::{
     mm::virt::{flags, VmaRef},
     prelude::*,
     sync::MutexGuard,
 };
+
+/// A fault found no frame or page-table node: reclaim, then try again.
+struct OutOfFrames;
+
+/// Times a fault reclaims directly and retries before it gives up (`SIGBUS`).
+const FAULT_RETRIES: u32 = 4;
+/// Milliseconds a fault whose direct reclaim found nothing waits, 1 ms at a
+/// time, for a reclaim thread at work, before it gives up.
+const THROTTLE_WAITS: u32 = 100;
 
 /// Handles a fault on `space` (`mkwrite`: from `pfn_mkwrite`).
 pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReason {
@@ -54,9 +65,59 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
         Some(i) if i < space.window.pages => i as u64,
         _ => return VmFaultReason::SIGBUS,
     };
-    if !mkwrite && !vmf.is_write() {
-        return read_fault(a, space, vmf, idx);
+    // Below the min watermark: reclaim before taking the space's mutex,
+    // which reclaim may need (`__alloc_pages_slowpath`).
+    if a.nr_free() < a.wmark.min() {
+        vmscan::direct_reclaim(a);
     }
+    let (mut tries, mut waits) = (0, 0);
+    loop {
+        let r = if !mkwrite && !vmf.is_write() {
+            read_fault(a, space, vmf, idx)
+        } else {
+            write_fault(a, space, vmf, idx, mkwrite)
+        };
+        if let Ok(v) = r {
+            return v;
+        }
+        // Out of frames. Nothing is held here: reclaim, and try again while
+        // it helps; while the reclaim thread works, wait for it a little
+        // (`reclaim_throttle`), for what it frees.
+        if tries < FAULT_RETRIES && vmscan::direct_reclaim(a) > 0 {
+            tries += 1;
+        } else if waits < THROTTLE_WAITS && a.kswapd_busy() {
+            waits += 1;
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
+        } else {
+            a.count(Event::OomFault);
+            return VmFaultReason::SIGBUS;
+        }
+    }
+}
+
+/// Tells reclaim what a fault that mapped `pfn` as `kind` did: a new frame
+/// goes on the LRU; a frame remapped is an access reclaim asked to see
+/// (its PTEs were zapped by aging, or by a snapshot).
+fn note_access(a: &Arena, pfn: Pfn, kind: FaultKind) {
+    match kind {
+        FaultKind::DemandZero | FaultKind::Cow => a.lru_add(pfn),
+        FaultKind::Minor | FaultKind::CowReuse => {
+            if a.lru_accessed(pfn) {
+                a.count(Event::SoftFault);
+            }
+        }
+        FaultKind::Zero | FaultKind::SwapIn => {}
+    }
+}
+
+/// A write fault (or `pfn_mkwrite`) on page `idx`.
+fn write_fault(
+    a: &Arena,
+    space: &Space,
+    vmf: &VmFault,
+    idx: u64,
+    mkwrite: bool,
+) -> Result<VmFaultReason, OutOfFrames> {
     // A write on a page without a PTE is most likely a first touch: zero a
     // frame before taking the lock, so threads zero in parallel.
     let mut prealloc = if mkwrite {
@@ -86,6 +147,7 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
         match r {
             Ok(w) => {
                 a.count(event(w.kind));
+                note_access(a, w.pfn, w.kind);
                 if w.in_place && mkwrite {
                     // The frame stays, its PTE becomes writable. Not by
                     // returning 0 from `pfn_mkwrite` (`finish_mkwrite_fault`
@@ -96,9 +158,9 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
                     // a writable one takes its place.
                     vmf.vma().zap_vma_range(vmf.address(), PAGE_SIZE);
                 }
-                map(a, vmf, vmf.address(), Some(w.pfn), true)
+                Ok(map(a, vmf, vmf.address(), Some(w.pfn), true))
             }
-            Err(e) => failed(a, e),
+            Err(e) => failed(e),
         }
     };
     if let Some(p) = prealloc {
@@ -122,8 +184,8 @@ fn event(kind: FaultKind) -> Event {
 /// no lock held, so faults on other pages (and other spaces) go on
 /// meanwhile; a racing fault on the same page reads too, and the loser's
 /// frame goes back ([`crate::mm::fault::Mm::swap_in`] revalidates).
-/// `ENOMEM` without a frame, `EIO` if the read fails: never a page of
-/// zeros in place of the data.
+/// `ENOMEM` without a frame (the caller may reclaim and try again), `EIO`
+/// if the read fails: never a page of zeros in place of the data.
 ///
 /// The caller took a count on `slot` under the space's mutex, while the
 /// entry named it (as `swapcache_prepare` pins a slot in Linux): the slot
@@ -138,10 +200,7 @@ pub fn swap_in_page(a: &Arena, space: &Space, idx: u64, slot: u32) -> Result {
 
 fn read_and_install(a: &Arena, space: &Space, idx: u64, slot: u32) -> Result {
     let store = a.swapfile.as_ref().ok_or(EIO)?;
-    let frame = a.alloc_frame().map_err(|e| {
-        a.count(Event::OomFault);
-        Error::from(e)
-    })?;
+    let frame = a.alloc_frame().map_err(Error::from)?;
     if let Err(e) = store.read(&a.mem, frame, slot) {
         a.count(Event::SwapIoError);
         put_frame(a, frame);
@@ -159,6 +218,7 @@ fn read_and_install(a: &Arena, space: &Space, idx: u64, slot: u32) -> Result {
     match installed {
         Ok(true) => {
             a.count(Event::MajorFault);
+            a.lru_add(frame);
             Ok(())
         }
         Ok(false) => {
@@ -174,19 +234,27 @@ fn read_and_install(a: &Arena, space: &Space, idx: u64, slot: u32) -> Result {
 
 /// A fault on a page in swap: swap it in, then let the access retry (it
 /// faults again and finds the frame).
-fn swap_in_fault(a: &Arena, space: &Space, idx: u64, slot: u32) -> VmFaultReason {
+fn swap_in_fault(
+    a: &Arena,
+    space: &Space,
+    idx: u64,
+    slot: u32,
+) -> Result<VmFaultReason, OutOfFrames> {
     match swap_in_page(a, space, idx, slot) {
-        Ok(()) => VmFaultReason::NOPAGE,
-        Err(_) => VmFaultReason::SIGBUS,
+        Ok(()) => Ok(VmFaultReason::NOPAGE),
+        Err(e) if e == ENOMEM => Err(OutOfFrames),
+        Err(_) => Ok(VmFaultReason::SIGBUS),
     }
 }
 
-/// `SIGBUS` for a fault the core could not satisfy, counting exhaustion.
-fn failed(a: &Arena, e: MmError) -> VmFaultReason {
+/// `SIGBUS` for a fault the core could not satisfy, or a retry after
+/// reclaim if it ran out of frames.
+fn failed(e: MmError) -> Result<VmFaultReason, OutOfFrames> {
     if e == MmError::NoMemory {
-        a.count(Event::OomFault);
+        Err(OutOfFrames)
+    } else {
+        Ok(VmFaultReason::SIGBUS)
     }
-    VmFaultReason::SIGBUS
 }
 
 /// Maps frame `pfn` (`None`: the zero frame) at `addr` in the faulting VMA,
@@ -227,14 +295,31 @@ fn map_read(
         ReadMap::Zero => map(a, vmf, addr, None, false),
         // A frame this space wrote and holds alone is mapped writable at
         // once: there is no copy to make on the next write.
-        ReadMap::Frame { pfn, writable } => map(a, vmf, addr, Some(pfn), writable),
+        ReadMap::Frame { pfn, writable } => {
+            note_access(a, pfn, kind);
+            map(a, vmf, addr, Some(pfn), writable)
+        }
         // Swapped in by the caller (fault-around leaves it).
         ReadMap::Swap(_) => VmFaultReason::SIGBUS,
     };
     Ok((r, kind))
 }
 
-fn read_fault(a: &Arena, space: &Space, vmf: &VmFault, idx: u64) -> VmFaultReason {
+/// Whether reclaim waits to see the next access to `pfn`: a frame on the
+/// LRU not young (not accessed since it was aged). Fault-around leaves such
+/// neighbours unmapped (it cannot map them "old", as Linux does), so that
+/// their own access faults and is seen.
+fn watched(a: &Arena, pfn: Pfn) -> bool {
+    let f = &a.frames[pfn.idx()];
+    f.test(pg::LRU) && !f.test(pg::YOUNG)
+}
+
+fn read_fault(
+    a: &Arena,
+    space: &Space,
+    vmf: &VmFault,
+    idx: u64,
+) -> Result<VmFaultReason, OutOfFrames> {
     let mut inner = space.inner.lock();
     if let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
         a.dup_slot(slot);
@@ -247,7 +332,11 @@ fn read_fault(a: &Arena, space: &Space, vmf: &VmFault, idx: u64) -> VmFaultReaso
             a.count(event(kind));
             r
         }
-        Err(e) => failed(a, e),
+        Err(e) => {
+            let r = failed(e);
+            space.sync_counters(&inner.mm);
+            return r;
+        }
     };
     if r == VmFaultReason::NOPAGE && a.fault_around > 1 {
         // Fault-around (`do_fault_around`): map the neighbours in the same
@@ -264,6 +353,11 @@ fn read_fault(a: &Arena, space: &Space, vmf: &VmFault, idx: u64) -> VmFaultReaso
             if j == idx || at < start || at >= end {
                 continue;
             }
+            if let PteKind::Frame(p) = inner.mm.pt.lookup(&a.mem, j).kind() {
+                if watched(a, p) {
+                    continue;
+                }
+            }
             match map_read(a, &mut inner, vmf, j, at) {
                 Ok((VmFaultReason::NOPAGE, _)) => a.count(Event::FaultAround),
                 _ => break,
@@ -271,7 +365,7 @@ fn read_fault(a: &Arena, space: &Space, vmf: &VmFault, idx: u64) -> VmFaultReaso
         }
     }
     space.sync_counters(&inner.mm);
-    r
+    Ok(r)
 }
 
 /// `vm_ops->access` on page `addr` of `vma`, a VMA of `space`: reads the
@@ -294,10 +388,17 @@ pub fn access(space: &Space, vma: &VmaRef, addr: usize, buf: AccessBuf<'_>) -> R
     let n = buf.len().min(PAGE_SIZE - at);
     let mut inner = space.inner.lock();
     // A page in swap comes back first, as a fault would bring it.
+    let mut tries = 0;
     while let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
         a.dup_slot(slot);
         drop(inner);
-        swap_in_page(a, space, idx, slot)?;
+        match swap_in_page(a, space, idx, slot) {
+            Ok(()) => {}
+            Err(e) if e == ENOMEM && tries < FAULT_RETRIES && vmscan::direct_reclaim(a) > 0 => {
+                tries += 1
+            }
+            Err(e) => return Err(e),
+        }
         inner = space.inner.lock();
     }
     match buf {
@@ -331,6 +432,7 @@ pub fn access(space: &Space, vma: &VmaRef, addr: usize, buf: AccessBuf<'_>) -> R
                 Error::from(e)
             })?;
             a.count(event(w.kind));
+            note_access(a, w.pfn, w.kind);
             a.mem.write_bytes(w.pfn, at, &b[..n]).ok_or(EFAULT)?;
         }
     }

@@ -87,3 +87,34 @@ int pagearena_bdev_rw(struct file *file, void *addr, u64 pos, bool write)
 	bio_uninit(&bio);
 	return ret;
 }
+
+/*
+ * reclaim_policy: the replacement policy, "lru" (default) or "clock"
+ * (rust/pagearena_main.rs). A C parameter, as swap_path.
+ */
+static char *reclaim_policy;
+module_param(reclaim_policy, charp, 0444);
+MODULE_PARM_DESC(reclaim_policy, "Replacement policy: lru (active/inactive lists, the default) or clock");
+
+const char *pagearena_reclaim_policy(void);
+
+const char *pagearena_reclaim_policy(void)
+{
+	return reclaim_policy;
+}
+
+void pagearena_cond_resched(void);
+
+/* cond_resched() between reclaim batches (rust/vmscan.rs). */
+void pagearena_cond_resched(void)
+{
+	cond_resched();
+}
+
+bool pagearena_fatal_signal_pending(void);
+
+/* Whether the current task is being killed (rust/vmscan.rs). */
+bool pagearena_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}

@@ -99,7 +99,7 @@ fn pageout(space: &Space, arg: usize) -> Result<isize> {
     args.clean = 0;
     args.zero = 0;
     args.busy = 0;
-    let r = crate::pageout::pageout_range(space, args.start, args.count, &mut args);
+    let r = crate::vmscan::pageout_range(space, args.start, args.count, &mut args);
     // The counts go back even when a write failed part-way.
     write_to_user(arg, &args)?;
     r.map(|()| 0)

@@ -16,15 +16,19 @@
 //!    the host), [`errno`], [`frames`] (the arena's pages from
 //!    `alloc_pages`), [`rmap`] (a space's window of page offsets and its
 //!    zaps), [`vm_ops`] (a safe abstraction of `vm_operations_struct`),
-//!    [`swapfile`] (the backing store of swap), [`selftest`];
+//!    [`swapfile`] (the backing store of swap), [`kthread`] (a kernel
+//!    thread), [`selftest`];
 //! 2. the arena: [`arena`] (frames, buddy, slab caches, page-table nodes,
-//!    the zero frame, event counters) and [`slab_arc`] (reference-counted
+//!    the zero frame, event counters, the LRU lists, watermarks and the
+//!    reclaim thread's wait queue) and [`slab_arc`] (reference-counted
 //!    objects in its slab caches);
 //! 3. spaces: [`space`] (page tables, windows, the registry, snapshots for
 //!    clone and fork) and [`vmstat`] (the counters in one snapshot);
-//! 4. fault handling and reclaim: [`fault_handler`] (faults, swap-in and
-//!    `vm_ops->access`), [`pageout`] (taking pages out to swap);
-//! 5. the device: [`file`] (files the module opens; the clone ioctl),
+//! 4. reclaim: [`vmscan`] (the reclaim thread `pagearena_kswapd`, direct
+//!    reclaim, forced pageout, the reverse-map walk);
+//! 5. fault handling: [`fault_handler`] (faults, swap-in, soft faults and
+//!    `vm_ops->access`; it reclaims directly when frames run short);
+//! 6. the device: [`file`] (files the module opens; the clone ioctl),
 //!    [`ioctl`], [`device`] (the misc device, mmap, the VMA callbacks),
 //!    [`debugfs`].
 //!
@@ -34,15 +38,20 @@
 //! space's mutex → `i_mmap_rwsem` (taken by a zap, [`rmap::Window::zap`]),
 //! or the space cache's spinlock → the buddy spinlock (the cache takes it
 //! inside; a fault takes it alone, for single allocations); the swap map's
-//! spinlock is a leaf taken under a space's mutex (snapshots, destroys,
-//! pageout) or alone. Swap I/O runs with no lock of ours held: under the
-//! mmap or VMA read lock for a fault's swap-in, under nothing for a
-//! pageout. The space registry
-//! mutex is a leaf: nothing is taken under it, and it is never taken with
-//! a space's mutex held. Two spaces' mutexes are never held at once (a
-//! fork child's and its parent's are taken one after the other). No global
-//! lock is held across a fault: the buddy lock is taken only for single
-//! allocations and frees.
+//! spinlock and the LRU spinlock are leaves taken under a space's mutex
+//! (faults, snapshots, destroys) or alone, the LRU lock never with the
+//! buddy's (a freed frame leaves the lists before it goes to the buddy);
+//! the reclaim thread's state spinlock is a leaf. Swap I/O runs with no
+//! lock of ours held: under the mmap or VMA read lock for a fault's
+//! swap-in, under nothing for reclaim. The space registry mutex is a leaf:
+//! nothing is taken under it, and it is never taken with a space's mutex
+//! held. Two spaces' mutexes are never held at once (a fork child's and its
+//! parent's are taken one after the other; reclaim's reverse-map walk takes
+//! one space's, then the next). Reclaim takes a space's mutex with no other
+//! lock of ours held (never under the LRU lock or `i_mmap_rwsem`): a fault
+//! drops its space's mutex before it reclaims directly. No global lock is
+//! held across a fault: the buddy lock is taken only for single
+//! allocations and frees, the LRU lock for one list change.
 //!
 //! # Frame lifetime protocol
 //!
@@ -87,7 +96,7 @@
 //!    (a clone's PTEs to a shared frame are its own entry's, in its own
 //!    window, and its own rule 4 covers them).
 //! 4. **Zap, then drop.** An entry that stops mapping a frame (COW, destroy,
-//!    later reclaim) has the page's user PTEs zapped everywhere before its
+//!    reclaim) has the page's user PTEs zapped everywhere before its
 //!    map count and reference on the frame go (the core calls `zap` first:
 //!    `rust/mm/src/fault.rs`); a space is destroyed only when no VMA refers
 //!    to it, so none of its PTEs is left. A frame is freed when its last
@@ -96,6 +105,7 @@
 //! The host model of the core (`rust/mm/src/fuzz_fault.rs`) keeps user
 //! PTEs per process and checks rule 4 at every dropped reference.
 
+use kernel::ffi::c_char;
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
@@ -109,8 +119,8 @@ pub mod fault_handler;
 pub mod file;
 pub mod frames;
 pub mod ioctl;
+pub mod kthread;
 pub mod mm;
-pub mod pageout;
 pub mod rmap;
 pub mod selftest;
 pub mod slab_arc;
@@ -118,6 +128,7 @@ pub mod space;
 pub mod swapfile;
 pub mod uapi;
 pub mod vm_ops;
+pub mod vmscan;
 pub mod vmstat;
 
 module! {
@@ -159,11 +170,52 @@ module! {
             default: 0,
             description: "Test only: swap I/O that fails with EIO (1: reads, 2: writes, 3: both)",
         },
+        watermark_min: u32 {
+            default: 0,
+            description: "Free frames below which a fault reclaims directly (0: 1/64 of the arena, at least 4)",
+        },
+        watermark_low: u32 {
+            default: 0,
+            description: "Free frames below which pagearena_kswapd is woken (0: 1/32 of the arena, at least 2 x min)",
+        },
+        watermark_high: u32 {
+            default: 0,
+            description: "Free frames pagearena_kswapd reclaims up to (0: 3/64 of the arena, at least 3 x min)",
+        },
+        selftest_no_kswapd: bool {
+            default: false,
+            description: "Test only: start no reclaim thread, so that faults reclaim directly, alone",
+        },
         selftest_swap_delay_ms: u32 {
             default: 0,
             description: "Test only: milliseconds each swap read waits before it starts (up to 10000)",
         },
     },
+}
+
+extern "C" {
+    fn pagearena_reclaim_policy() -> *const c_char;
+}
+
+/// The policy `reclaim_policy=` names (`lru` if unset); `EINVAL` otherwise.
+fn reclaim_policy() -> Result<mm::policy::Policy> {
+    // SAFETY: The parameter is set before init and only read after.
+    let p = unsafe { pagearena_reclaim_policy() };
+    let name: &[u8] = if p.is_null() {
+        b"lru"
+    } else {
+        // SAFETY: A charp parameter is a NUL-terminated string that lives
+        // as long as the module (0444: no one replaces it while loaded).
+        unsafe { kernel::str::CStr::from_char_ptr(p) }.to_bytes()
+    };
+    let name = if name.is_empty() { b"lru" } else { name };
+    mm::policy::Policy::by_name(name).ok_or_else(|| {
+        pr_err!(
+            "reclaim_policy={:?}: not a policy (lru or clock)\n",
+            kernel::str::BStr::from_bytes(name)
+        );
+        EINVAL
+    })
 }
 
 /// Largest accepted `arena_mb`: 64 GiB.
@@ -194,15 +246,33 @@ impl ArenaParams {
     }
 }
 
-/// The module: the device, debugfs, and the arena they use.
+/// The reclaim thread, told to stop before it is stopped (see
+/// [`vmscan::kswapd_stop`]).
+struct Kswapd {
+    /// Stopped (`kthread_stop`) when dropped, after `Kswapd::drop`; none
+    /// with `selftest_no_kswapd`.
+    _thread: Option<kthread::KThread>,
+}
+
+impl Drop for Kswapd {
+    fn drop(&mut self) {
+        vmscan::kswapd_stop(arena::arena());
+        // Then the `KThread` field drops: `kthread_stop` waits for it.
+    }
+}
+
+/// The module: the device, the reclaim thread, debugfs, and the arena they
+/// use.
 ///
 /// Fields drop in order: the device goes first (no new opens; none are open,
-/// or the module could not be unloading), then debugfs (waiting out readers),
-/// then the arena, which checks that every frame came back.
+/// or the module could not be unloading), then the reclaim thread (stopped
+/// and waited for: it holds no space past its round), then debugfs (waiting
+/// out readers), then the arena, which checks that every frame came back.
 #[pin_data(PinnedDrop)]
 pub struct Pagearena {
     #[pin]
     _miscdev: MiscDeviceRegistration<device::Device>,
+    _kswapd: Kswapd,
     _debugfs: debugfs::Debugfs,
     _arena: Pin<KBox<arena::Arena>>,
 }
@@ -241,8 +311,22 @@ impl Pagearena {
                     .value()
                     .min(10_000),
             })?,
+            policy: reclaim_policy()?,
+            kswapd: !module_parameters::selftest_no_kswapd.value(),
+            watermarks: (
+                module_parameters::watermark_min.value() as usize,
+                module_parameters::watermark_low.value() as usize,
+                module_parameters::watermark_high.value() as usize,
+            ),
         })?;
         let arena = KBox::pin_init(init, GFP_KERNEL)?;
+        pr_info!(
+            "reclaim: policy {}, watermarks min {} low {} high {} frames\n",
+            mm::reclaim::ReclaimPolicy::name(&*arena.lru.lock()),
+            arena.wmark.min(),
+            arena.wmark.low(),
+            arena.wmark.high()
+        );
         space::init_registry();
         arena.as_ref().publish();
         let debugfs = debugfs::Debugfs::new()?;
@@ -265,11 +349,20 @@ impl kernel::InPlaceModule for Pagearena {
             Ok((a, d)) => (Ok(a), Ok(d)),
             Err(e) => (Err(e), Err(e)),
         };
+        // After the arena is published; if the load fails later, the thread
+        // is stopped before the arena goes.
+        let kswapd = match &arena {
+            Ok(_) if module_parameters::selftest_no_kswapd.value() => Ok(Kswapd { _thread: None }),
+            Ok(_) => kthread::KThread::run(c"pagearena_kswapd", vmscan::kswapd)
+                .map(|t| Kswapd { _thread: Some(t) }),
+            Err(e) => Err(*e),
+        };
         // Initialised in this order (the arena before anything that can call
         // into it), dropped in the declaration order above.
         try_pin_init!(Self {
             _arena: arena?,
             _debugfs: debugfs?,
+            _kswapd: kswapd?,
             _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"pagearena" }),
         })
     }

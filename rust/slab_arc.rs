@@ -112,6 +112,37 @@ impl<T: ArenaObject> ArenaArc<T> {
         kernel::warn_on!(r.is_err());
     }
 
+    /// A new reference to the value at `value`, unless its count is already
+    /// 0 (it is being dropped): `kref_get_unless_zero`, how a lookup
+    /// structure that does not hold references (the space registry) hands
+    /// out objects.
+    ///
+    /// # Safety
+    ///
+    /// `value` is the value of an [`ArenaArc<T>`] object whose memory stays
+    /// allocated for the duration of the call (the caller holds the lock
+    /// under which the object is unlisted before it is freed).
+    pub unsafe fn try_get(value: *const T) -> Option<Self> {
+        let off = core::mem::offset_of!(Inner<T>, value);
+        // SAFETY: `value` is the `value` field of an `Inner<T>` (caller's
+        // contract), so stepping back by its offset stays in that object.
+        let inner = unsafe { value.cast::<u8>().sub(off) }.cast::<Inner<T>>();
+        // SAFETY: The object is allocated (caller's contract); `refs` is an
+        // atomic, valid to touch while it is, whatever its value.
+        let refs = unsafe { &(*inner).refs };
+        refs.fetch_update(Ordering::Acquire, Ordering::Relaxed, |c| {
+            (c != 0).then(|| c + 1)
+        })
+        .ok()?;
+        // INVARIANT: The count was not 0, so the value is initialised and
+        // not being dropped; it includes the reference we just took.
+        Some(Self {
+            // SAFETY: Derived from a non-null reference's address.
+            ptr: unsafe { NonNull::new_unchecked(inner.cast_mut()) },
+            _p: PhantomData,
+        })
+    }
+
     /// Whether `a` and `b` are the same object.
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
         a.ptr == b.ptr

@@ -83,6 +83,39 @@ pub fn for_each_space(mut f: impl FnMut(&Space)) {
     }
 }
 
+/// A reference to the live space with mm id `id` (the `owner` of the frames
+/// it takes), if there is one.
+pub fn lookup(id: u32) -> Option<SpaceArc> {
+    let list = SPACES.lock();
+    list.iter().find_map(|s| {
+        // SAFETY: By the invariant of `SpaceRef` the space's memory is
+        // allocated while it is listed, and it cannot be unlisted (and so
+        // freed) while we hold the lock; a space being dropped is still
+        // listed, with a count of 0, which `try_get` refuses.
+        let sp = unsafe { &*s.0 };
+        if sp.id as u32 != id {
+            return None;
+        }
+        // SAFETY: As above; spaces are `ArenaArc` values.
+        unsafe { SpaceArc::try_get(s.0) }
+    })
+}
+
+/// References to every live space (for a reverse-map walk of a shared
+/// frame): `ENOMEM` if the list cannot be had.
+pub fn all_spaces() -> Result<KVec<SpaceArc>> {
+    let list = SPACES.lock();
+    let mut out = KVec::with_capacity(list.len(), GFP_KERNEL)?;
+    for s in list.iter() {
+        // SAFETY: As in `lookup`.
+        if let Some(sp) = unsafe { SpaceArc::try_get(s.0) } {
+            // Within the capacity reserved above.
+            let _ = out.push_within_capacity(sp);
+        }
+    }
+    Ok(out)
+}
+
 /// Live spaces.
 pub fn nr_spaces() -> u64 {
     SPACES.lock().len() as u64

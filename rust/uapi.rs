@@ -12,7 +12,7 @@
 //! `ENOTTY`; an unreadable or unwritable argument pointer with `EFAULT`.
 
 /// Version of this API. Bumped on every incompatible change.
-pub const PAGEARENA_UAPI_VERSION: u32 = 3;
+pub const PAGEARENA_UAPI_VERSION: u32 = 4;
 
 /// The ioctl "type" byte of pagearena (free in
 /// `Documentation/userspace-api/ioctl/ioctl-number.rst`).
@@ -246,6 +246,35 @@ pub struct PagearenaStats {
     pub nr_swap_slots: u64,
     /// Slots in use.
     pub nr_swap_used: u64,
+    /// Frames the reclaim scans looked at (`pgscan`).
+    pub pgscan: u64,
+    /// Frames reclaimed with no write: zero-filled or swap-cache copies
+    /// (`pgsteal`, clean).
+    pub pgsteal_clean: u64,
+    /// Frames reclaimed by a write to swap (`pgsteal`, dirty).
+    pub pgsteal_dirty: u64,
+    /// Frames the scans aged onto, or kept on, the inactive list: their
+    /// PTEs zapped, their next access a soft fault (`pgdeactivate`).
+    pub pgdeactivate: u64,
+    /// Frames the scans promoted to, or kept on, the active list after a
+    /// soft fault showed them used (`pgactivate`).
+    pub pgactivate: u64,
+    /// Direct reclaims by faulting tasks below the min watermark (`allocstall`).
+    pub allocstall: u64,
+    /// Wakeups of `pagearena_kswapd` (`kswapd_wakeup`).
+    pub kswapd_wakeup: u64,
+    /// Faults that remapped a frame reclaim had aged: its access seen.
+    pub pgsoftfault: u64,
+    /// Frames on the active list.
+    pub nr_active: u64,
+    /// Frames on the inactive list (CLOCK: every tracked frame).
+    pub nr_inactive: u64,
+    /// The min, low and high watermarks, in free frames.
+    pub watermark_min: u64,
+    /// See `watermark_min`.
+    pub watermark_low: u64,
+    /// See `watermark_min`.
+    pub watermark_high: u64,
 }
 
 /// Answer of [`PAGEARENA_IOC_SPACE_STATS`].

@@ -16,6 +16,7 @@ pub fn stats() -> uapi::PagearenaStats {
     let ev = a.events();
     let nr_spaces = space::nr_spaces();
     let swap = a.swap_stats();
+    let (nr_active, nr_inactive) = a.lru_sizes();
     uapi::PagearenaStats {
         version: uapi::PAGEARENA_UAPI_VERSION,
         reserved: 0,
@@ -45,5 +46,18 @@ pub fn stats() -> uapi::PagearenaStats {
         swap_io_error: ev[Event::SwapIoError as usize],
         nr_swap_slots: swap.nr_slots as u64,
         nr_swap_used: swap.used as u64,
+        pgscan: ev[Event::PgScan as usize],
+        pgsteal_clean: ev[Event::PgStealClean as usize],
+        pgsteal_dirty: ev[Event::PgStealDirty as usize],
+        pgdeactivate: ev[Event::PgDeactivate as usize],
+        pgactivate: ev[Event::PgActivate as usize],
+        allocstall: ev[Event::AllocStall as usize],
+        kswapd_wakeup: ev[Event::KswapdWakeup as usize],
+        pgsoftfault: ev[Event::SoftFault as usize],
+        nr_active: nr_active as u64,
+        nr_inactive: nr_inactive as u64,
+        watermark_min: a.wmark.min() as u64,
+        watermark_low: a.wmark.low() as u64,
+        watermark_high: a.wmark.high() as u64,
     }
 }

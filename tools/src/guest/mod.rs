@@ -4,6 +4,7 @@
 pub mod device;
 pub mod mm_core;
 pub mod paging;
+pub mod reclaim;
 pub mod surface;
 pub mod swap;
 
@@ -61,6 +62,7 @@ pub fn all() -> Vec<Test> {
         paging::TESTS,
         surface::TESTS,
         swap::TESTS,
+        reclaim::TESTS,
     ]
     .concat()
 }

@@ -88,20 +88,35 @@ fn swap_dir() -> Result<(), String> {
 
 /// Loads the module with `arena_mb` and `swap_path` for `f`, then puts the
 /// standard load back; the store is removed afterwards.
-fn with_swap(ctx: &Ctx, arena_mb: u64, path: &str, f: impl FnOnce() -> Outcome) -> Outcome {
+pub(super) fn with_swap(
+    ctx: &Ctx,
+    arena_mb: u64,
+    path: &str,
+    f: impl FnOnce() -> Outcome,
+) -> Outcome {
     with_swap_params(ctx, arena_mb, path, "", f)
 }
 
 /// [`with_swap`] with `extra` module parameters.
-fn with_swap_params(
+pub(super) fn with_swap_params(
     ctx: &Ctx,
     arena_mb: u64,
     path: &str,
     extra: &str,
     f: impl FnOnce() -> Outcome,
 ) -> Outcome {
+    with_load(
+        ctx,
+        &format!("arena_mb={arena_mb} swap_path={path} {extra}"),
+        f,
+    )
+}
+
+/// Loads the module with `params` for `f`, checks that unloading it after
+/// leaks nothing, then puts the standard load back.
+pub(super) fn with_load(ctx: &Ctx, params: &str, f: impl FnOnce() -> Outcome) -> Outcome {
     ctx.unload().map_err(err("rmmod"))?;
-    let r = match ctx.load(&format!("arena_mb={arena_mb} swap_path={path} {extra}")) {
+    let r = match ctx.load(params) {
         Ok(()) => {
             let r = f();
             // Unloading checks that nothing, slots included, leaked.
@@ -113,14 +128,14 @@ fn with_swap_params(
                 || format!("unload after swapping:\n{}", lines.join("\n")),
             ))
         }
-        Err(e) => Err(format!("insmod swap_path={path}: {e}")),
+        Err(e) => Err(format!("insmod {params}: {e}")),
     };
     ctx.restore()?;
     r
 }
 
 /// A swap file of `pages` pages.
-fn swap_file(pages: usize) -> Result<&'static str, String> {
+pub(super) fn swap_file(pages: usize) -> Result<&'static str, String> {
     swap_dir()?;
     let f = std::fs::File::create(SWAP_FILE).map_err(err(SWAP_FILE))?;
     f.set_len((pages * page_size()) as u64)
@@ -129,7 +144,7 @@ fn swap_file(pages: usize) -> Result<&'static str, String> {
 }
 
 /// Fills page `p` of `m` with a pattern of its own in every word.
-fn fill(m: &crate::dev::Mapping, p: usize, tag: u64) {
+pub(super) fn fill(m: &crate::dev::Mapping, p: usize, tag: u64) {
     let ps = page_size();
     for w in (0..ps).step_by(8) {
         m.write(p * ps + w, stamp(tag, p) ^ (w as u64) << 40);
@@ -137,7 +152,7 @@ fn fill(m: &crate::dev::Mapping, p: usize, tag: u64) {
 }
 
 /// Checks every word of page `p` of `m`.
-fn verify(m: &crate::dev::Mapping, p: usize, tag: u64) -> Outcome {
+pub(super) fn verify(m: &crate::dev::Mapping, p: usize, tag: u64) -> Outcome {
     let ps = page_size();
     for w in (0..ps).step_by(8) {
         let want = stamp(tag, p) ^ (w as u64) << 40;
@@ -150,7 +165,7 @@ fn verify(m: &crate::dev::Mapping, p: usize, tag: u64) -> Outcome {
 }
 
 /// A permutation of `0..n` (xorshift, fixed seed).
-fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+pub(super) fn shuffled(n: usize, seed: u64) -> Vec<usize> {
     let mut v: Vec<usize> = (0..n).collect();
     let mut x = seed | 1;
     for i in (1..n).rev() {
