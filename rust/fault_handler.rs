@@ -281,28 +281,33 @@ fn map(a: &Arena, vmf: &VmFault, addr: usize, pfn: Option<Pfn>, writable: bool) 
 }
 
 /// Maps page `idx` for reading at `addr`.
+/// `around`: for a neighbour in fault-around, which is not an access:
+/// a frame reclaim watches is left unmapped (`Ok(None)`).
 fn map_read(
     a: &Arena,
     inner: &mut MutexGuard<'_, SpaceInner>,
     vmf: &VmFault,
-    idx: u64,
-    addr: usize,
-) -> Result<(VmFaultReason, FaultKind), MmError> {
+    (idx, addr): (u64, usize),
+    around: bool,
+) -> Result<Option<(VmFaultReason, FaultKind)>, MmError> {
     let (m, kind) = inner
         .mm
         .read_fault(&a.mem, &mut PtNodes { arena: a }, idx)?;
     let r = match m {
         ReadMap::Zero => map(a, vmf, addr, None, false),
+        ReadMap::Frame { pfn, .. } if around && watched(a, pfn) => return Ok(None),
         // A frame this space wrote and holds alone is mapped writable at
         // once: there is no copy to make on the next write.
         ReadMap::Frame { pfn, writable } => {
-            note_access(a, pfn, kind);
+            if !around {
+                note_access(a, pfn, kind);
+            }
             map(a, vmf, addr, Some(pfn), writable)
         }
         // Swapped in by the caller (fault-around leaves it).
         ReadMap::Swap(_) => VmFaultReason::SIGBUS,
     };
-    Ok((r, kind))
+    Ok(Some((r, kind)))
 }
 
 /// Whether reclaim waits to see the next access to `pfn`: a frame on the
@@ -327,11 +332,13 @@ fn read_fault(
         return swap_in_fault(a, space, idx, slot);
     }
     let addr = vmf.address();
-    let r = match map_read(a, &mut inner, vmf, idx, addr) {
-        Ok((r, kind)) => {
+    let r = match map_read(a, &mut inner, vmf, (idx, addr), false) {
+        Ok(Some((r, kind))) => {
             a.count(event(kind));
             r
         }
+        // Only a neighbour is skipped.
+        Ok(None) => VmFaultReason::SIGBUS,
         Err(e) => {
             let r = failed(e);
             space.sync_counters(&inner.mm);
@@ -353,13 +360,9 @@ fn read_fault(
             if j == idx || at < start || at >= end {
                 continue;
             }
-            if let PteKind::Frame(p) = inner.mm.pt.lookup(&a.mem, j).kind() {
-                if watched(a, p) {
-                    continue;
-                }
-            }
-            match map_read(a, &mut inner, vmf, j, at) {
-                Ok((VmFaultReason::NOPAGE, _)) => a.count(Event::FaultAround),
+            match map_read(a, &mut inner, vmf, (j, at), true) {
+                Ok(Some((VmFaultReason::NOPAGE, _))) => a.count(Event::FaultAround),
+                Ok(None) => {}
                 _ => break,
             }
         }
