@@ -16,11 +16,16 @@
 //!
 //! A write fault maps the frame [`Mm::write_fault`] chose writable: a fresh
 //! zeroed one (demand zero), a private copy (COW), or the same frame (held
-//! alone: then `pfn_mkwrite` lets the kernel make the existing PTE writable).
+//! alone: `pfn_mkwrite` replaces the read-only PTE by a writable one).
 //!
 //! Everything happens under the space's mutex (no global lock is held across
-//! a fault; the buddy spinlock is taken for single allocations inside). A
-//! write on a page without a PTE zeroes a frame before taking the mutex. Why
+//! a fault; the buddy spinlock is taken for single allocations inside, the
+//! LRU spinlock for one list change). A write on a page without a PTE zeroes
+//! a frame before taking the mutex. A page in swap is read back with no
+//! lock held. A new frame goes on the LRU; a frame remapped after reclaim
+//! aged it is a soft fault, which tells reclaim it is in use. A fault that
+//! finds free frames below the min watermark, or no frame at all, reclaims
+//! directly with the mutex dropped and tries again ([`crate::vmscan`]). Why
 //! the PTEs made here can never outlive their frames is the frame-lifetime
 //! protocol at the top of `rust/pagearena_main.rs`.
 //!

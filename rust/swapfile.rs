@@ -212,13 +212,11 @@ impl SwapFile {
     }
 
     /// Writes frame `pfn` of `mem` to slot `slot`. The frame is pinned by
-    /// the caller (pageout), its PTEs zapped and its entry write-protected;
-    /// a write fault (or an `access` write) may still reuse it in place
-    /// while the write runs, but that dirties the entry, and `pageout_end`
-    /// then keeps the page and drops the slot, so what was written is never
-    /// read back. (A device that needs stable pages may fail such a write:
-    /// `EIO`, and the page stays resident and dirty.) `EIO` on a short
-    /// write.
+    /// the caller (reclaim) and under writeback: every entry that maps it is
+    /// write-protected and its writable PTEs are zapped, and a write fault
+    /// (or an `access` write) copies it rather than writing it in place, so
+    /// its contents are stable while the write runs (as a device that needs
+    /// stable pages wants). `EIO` on a short write.
     pub fn write(&self, mem: &KernelFrames, pfn: Pfn, slot: u32) -> Result {
         if self.inject.fail_writes {
             return Err(EIO);
