@@ -30,7 +30,7 @@ help:
 	@echo "  make modules [KDIR=/path/to/kernel/build]  build pagearena.ko (default: our $(FLAVOUR) kernel)"
 	@echo "  make vm CMD='...' [FLAVOUR=debug|perf]       run a command in a guest"
 	@echo "  make kernel FLAVOUR=debug|perf               build (or reuse) a guest kernel"
-	@echo "  make bench-vm [BENCH_ARGS='--pages N --rounds R']  arena vs native fault benchmark (perf guest)"
+	@echo "  make bench-vm [BENCH_ARGS='--pages N --rounds R']  arena vs native: faults, then swapping (perf guest)"
 	@echo "  make fuzz | make bench | make clean | make distclean-cache"
 
 deps:

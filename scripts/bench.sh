@@ -6,8 +6,14 @@ set -euo pipefail
 ko=${1:?usage: scripts/bench.sh pagearena.ko [args]}
 shift
 insmod "$ko" arena_mb="${ARENA_MB:-256}"
-trap 'rmmod pagearena' EXIT
+trap 'rmmod pagearena 2>/dev/null || true' EXIT
 mkdir -p logs
-out=logs/bench-$(date +%Y%m%d-%H%M%S).json
+stamp=$(date +%Y%m%d-%H%M%S)
+out=logs/bench-$stamp.json
 target/release/pagearena bench --save "$out" "$@"
+echo "saved $out"
+# Swapping: the tool reloads the module with swap on zram itself.
+rmmod pagearena
+out=logs/bench-swap-$stamp.json
+target/release/pagearena bench-swap --module "$ko" --save "$out" ${SWAP_BENCH_ARGS:-}
 echo "saved $out"

@@ -124,28 +124,48 @@ fn zero_read(mem: Mem, pages: usize) -> io::Result<f64> {
 
 /// Runs `f` in a child and returns the `f64` it reports through a pipe.
 fn in_child_f64(f: impl FnOnce() -> f64) -> io::Result<f64> {
+    in_child_f64s(|| Some([f()])).map(|[v]| v)
+}
+
+/// Runs `f` in a child and returns the `N` values it reports through a
+/// pipe; an error if it reports `None` or dies.
+pub(crate) fn in_child_f64s<const N: usize>(
+    f: impl FnOnce() -> Option<[f64; N]>,
+) -> io::Result<[f64; N]> {
     let mut p = [0i32; 2];
     // SAFETY: creates a pipe into our array.
     cvt(unsafe { libc::pipe(p.as_mut_ptr()) })?;
     let pid = spawn_child(|| {
-        let v = f().to_bits().to_ne_bytes();
-        // SAFETY: writes 8 bytes from the stack.
-        unsafe { libc::write(p[1], v.as_ptr().cast(), 8) };
+        let Some(vals) = f() else {
+            return 1;
+        };
+        let mut v = Vec::with_capacity(8 * N);
+        for x in vals {
+            v.extend_from_slice(&x.to_bits().to_ne_bytes());
+        }
+        // SAFETY: writes the buffer, which outlives the call.
+        unsafe { libc::write(p[1], v.as_ptr().cast(), v.len()) };
         0
     })?;
-    let mut b = [0u8; 8];
-    // SAFETY: reads 8 bytes into the stack; closes our fds.
+    let mut b = vec![0u8; 8 * N];
+    // SAFETY: reads into the buffer, which outlives the call; closes our fds.
     let n = unsafe {
-        let n = libc::read(p[0], b.as_mut_ptr().cast(), 8);
-        libc::close(p[0]);
         libc::close(p[1]);
+        let n = libc::read(p[0], b.as_mut_ptr().cast(), b.len());
+        libc::close(p[0]);
         n
     };
     let status = wait_child(pid)?;
-    if n != 8 || status != Ok(0) {
+    if n != (8 * N) as isize || status != Ok(0) {
         return Err(io::Error::other(format!("child failed: {status:?}")));
     }
-    Ok(f64::from_bits(u64::from_ne_bytes(b)))
+    let mut out = [0.0; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[8 * i..8 * i + 8]);
+        *o = f64::from_bits(u64::from_ne_bytes(w));
+    }
+    Ok(out)
 }
 
 fn cow(mem: Mem, pages: usize) -> io::Result<f64> {

@@ -6,6 +6,7 @@
 pub mod uapi;
 
 pub mod bench;
+pub mod bench_swap;
 pub mod demo;
 pub mod dev;
 pub mod guest;

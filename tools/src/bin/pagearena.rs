@@ -48,6 +48,31 @@ enum Cmd {
         #[arg(long)]
         save: Option<std::path::PathBuf>,
     },
+    /// Benchmark swapping: a working set twice the memory, the arena (loaded
+    /// here with swap_path=/dev/zram0) against native memory in a memory
+    /// cgroup of the same size swapping to another zram device; then the
+    /// reclaim policies' major faults on three traces, with Belady's optimum.
+    /// Loads and unloads the module itself; needs root, zram and cgroup v2.
+    BenchSwap {
+        /// The module file to load.
+        #[arg(long)]
+        module: std::path::PathBuf,
+        /// Memory on each side, MiB (the arena; the cgroup's memory.max).
+        #[arg(long, default_value_t = 32)]
+        mem_mb: usize,
+        /// Arena of the policy comparison, MiB.
+        #[arg(long, default_value_t = 8)]
+        policy_mb: usize,
+        /// Rounds per workload; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Print JSON instead of the tables.
+        #[arg(long)]
+        json: bool,
+        /// Also save the JSON report to this file.
+        #[arg(long)]
+        save: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(serde::Serialize)]
@@ -60,6 +85,24 @@ struct InfoOut {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The one command that runs with the module unloaded (it loads it).
+    if let Cmd::BenchSwap {
+        module,
+        mem_mb,
+        policy_mb,
+        rounds,
+        json,
+        save,
+    } = cli.cmd
+    {
+        let cfg = pagearena_tools::bench_swap::Config {
+            module,
+            mem_mb,
+            rounds: rounds.max(1),
+            policy_mb,
+        };
+        return bench_swap(&cfg, json, save);
+    }
     let space = match Space::open_path(&cli.device) {
         Ok(s) => s,
         Err(e) => {
@@ -94,6 +137,7 @@ fn main() -> ExitCode {
             json,
             save,
         } => bench(pages, rounds, json, save),
+        Cmd::BenchSwap { .. } => ExitCode::FAILURE,
         Cmd::Info { json } => match space.info() {
             Ok(i) => {
                 let out = InfoOut {
@@ -174,6 +218,65 @@ fn bench(pages: usize, rounds: usize, json: bool, save: Option<std::path::PathBu
         report.process_scaling.0,
         report.process_scaling.1
     );
+    ExitCode::SUCCESS
+}
+
+fn bench_swap(
+    cfg: &pagearena_tools::bench_swap::Config,
+    json: bool,
+    save: Option<std::path::PathBuf>,
+) -> ExitCode {
+    let report = match pagearena_tools::bench_swap::run(cfg, |p| eprint!("\r\x1b[K{p}")) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("\npagearena bench-swap: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!("\r\x1b[K");
+    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+    if let Some(path) = save {
+        if let Err(e) = std::fs::write(&path, &text) {
+            eprintln!("pagearena bench-swap: cannot save {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if json {
+        println!("{text}");
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{} MiB on each side, working set {} pages (2x), zram swap on both, median of {} rounds, kernel {}\n",
+        report.mem_mb, report.pages, report.rounds, report.kernel
+    );
+    println!(
+        "{:<32} {:>14} {:>14} {:>7}  ratio (| = 1.0)",
+        "workload", "arena pages/s", "native pages/s", "ratio"
+    );
+    for r in &report.rows {
+        println!(
+            "{:<32} {:>14.0} {:>14.0} {:>7.2}  {}",
+            r.workload,
+            r.arena_per_sec,
+            r.native_per_sec,
+            r.ratio,
+            bar(r.ratio)
+        );
+    }
+    println!(
+        "\nmajor faults, arena of {} MiB ({} usable frames for Belady's optimum)\n",
+        report.policy_mb, report.belady_frames
+    );
+    println!(
+        "{:<34} {:>9} {:>9} {:>9} {:>9}",
+        "trace", "accesses", "lru", "clock", "belady"
+    );
+    for p in &report.policies {
+        println!(
+            "{:<34} {:>9} {:>9} {:>9} {:>9}",
+            p.trace, p.accesses, p.lru, p.clock, p.belady
+        );
+    }
     ExitCode::SUCCESS
 }
 
