@@ -260,15 +260,18 @@ static ARENA: AtomicPtr<Arena> = AtomicPtr::new(core::ptr::null_mut());
 ///
 /// Only callable from code that runs while the module is loaded and its
 /// device registered: file operations, VMA callbacks, ioctls and debugfs
-/// reads. Those all hold a reference on the module (the device's and debugfs'
-/// `fops->owner`; a VMA holds its file), and the arena is published before the
-/// device is registered and withdrawn after it and debugfs are removed.
+/// reads, which all hold a reference on the module (the device's and
+/// debugfs' `fops->owner`; a VMA holds its file), and the reclaim thread,
+/// which is started after the arena is published and stopped (and waited
+/// for) before it is withdrawn. The arena is published before the device is
+/// registered and withdrawn after it and debugfs are removed.
 pub fn arena() -> &'static Arena {
     let p = ARENA.load(Ordering::Acquire);
     // SAFETY: See above: `p` was set by `publish` from a pinned `Arena` that
     // outlives every caller (callers cannot run before `publish` or after
-    // `withdraw`, which happen before registering and after unregistering
-    // everything that calls in).
+    // `withdraw`, which happen before registering and starting, and after
+    // unregistering and stopping, everything that calls in: the module's
+    // fields drop the device and the thread before the arena).
     unsafe { &*p }
 }
 
@@ -416,12 +419,13 @@ impl Arena {
         let (r, free) = {
             let mut b = self.buddy.lock();
             let r = b.alloc(&self.frames, order);
+            // Under the lock, so the last store is the buddy's last count.
+            // SeqCst, paired with the thread's store of `kswapd_awake`
+            // before it looks at `nr_free` to decide to sleep: either it
+            // sees this count, or we see it asleep (below) and wake it.
+            self.nr_free.store(b.nr_free(), Ordering::SeqCst);
             (r, b.nr_free())
         };
-        // SeqCst, paired with the thread's store of `kswapd_awake` before
-        // it looks at `nr_free` to decide to sleep: either it sees this
-        // count, or we see it asleep and wake it.
-        self.nr_free.store(free, Ordering::SeqCst);
         if free < self.wmark.low() {
             self.wake_kswapd();
         }
@@ -433,9 +437,9 @@ impl Arena {
         let (r, free) = {
             let mut b = self.buddy.lock();
             let r = b.free(&self.frames, pfn, order);
+            self.nr_free.store(b.nr_free(), Ordering::SeqCst);
             (r, b.nr_free())
         };
-        self.nr_free.store(free, Ordering::SeqCst);
         // Memory came back (a space went): worth waking the reclaim thread
         // again when it runs short.
         if free >= self.wmark.high() && self.kswapd_failures.load(Ordering::Relaxed) != 0 {

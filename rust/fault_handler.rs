@@ -57,7 +57,9 @@ use kernel::{
 struct OutOfFrames;
 
 /// Times a fault reclaims directly and retries before it gives up (`SIGBUS`).
-const FAULT_RETRIES: u32 = 4;
+/// Each direct reclaim looks at a bounded part of the lists, so together
+/// they cover them about twice (`MAX_RECLAIM_RETRIES`, priorities).
+const FAULT_RETRIES: u32 = 8;
 /// Milliseconds a fault whose direct reclaim found nothing waits, 1 ms at a
 /// time, for a reclaim thread at work, before it gives up.
 const THROTTLE_WAITS: u32 = 100;
@@ -70,14 +72,17 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
         Some(i) if i < space.window.pages => i as u64,
         _ => return VmFaultReason::SIGBUS,
     };
-    // Below the min watermark: reclaim before taking the space's mutex,
-    // which reclaim may need (`__alloc_pages_slowpath`).
-    if a.nr_free() < a.wmark.min() {
+    // A write (which may need a frame) below the min watermark: reclaim
+    // before taking the space's mutex, which reclaim may need
+    // (`__alloc_pages_slowpath`). A read needs at most a page-table node:
+    // it reclaims only if it finds none.
+    let read = !mkwrite && !vmf.is_write();
+    if !read && a.nr_free() < a.wmark.min() {
         vmscan::direct_reclaim(a);
     }
     let (mut tries, mut waits) = (0, 0);
     loop {
-        let r = if !mkwrite && !vmf.is_write() {
+        let r = if read {
             read_fault(a, space, vmf, idx)
         } else {
             write_fault(a, space, vmf, idx, mkwrite)
@@ -88,7 +93,7 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
         // Out of frames. Nothing is held here: reclaim, and try again while
         // it helps; while the reclaim thread works, wait for it a little
         // (`reclaim_throttle`), for what it frees.
-        if tries < FAULT_RETRIES && vmscan::direct_reclaim(a) > 0 {
+        if tries < FAULT_RETRIES && vmscan::direct_reclaim(a) {
             tries += 1;
         } else if waits < THROTTLE_WAITS && a.kswapd_busy() {
             waits += 1;
@@ -218,12 +223,16 @@ fn read_and_install(a: &Arena, space: &Space, idx: u64, slot: u32) -> Result {
             .mm
             .swap_in(a, &mut PtNodes { arena: a }, idx, slot, frame);
         space.sync_counters(&inner.mm);
+        // On the LRU while the entry still holds it: once the mutex is
+        // dropped, a pageout may free it.
+        if r == Ok(true) {
+            a.lru_add(frame);
+        }
         r
     };
     match installed {
         Ok(true) => {
             a.count(Event::MajorFault);
-            a.lru_add(frame);
             Ok(())
         }
         Ok(false) => {
@@ -402,7 +411,7 @@ pub fn access(space: &Space, vma: &VmaRef, addr: usize, buf: AccessBuf<'_>) -> R
         drop(inner);
         match swap_in_page(a, space, idx, slot) {
             Ok(()) => {}
-            Err(e) if e == ENOMEM && tries < FAULT_RETRIES && vmscan::direct_reclaim(a) > 0 => {
+            Err(e) if e == ENOMEM && tries < FAULT_RETRIES && vmscan::direct_reclaim(a) => {
                 tries += 1
             }
             Err(e) => return Err(e),

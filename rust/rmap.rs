@@ -25,10 +25,13 @@ use kernel::bindings;
 /// # Invariants
 ///
 /// `mapping` is the `address_space` of a file of `/dev/pagearena` (the
-/// device inode's), valid while any space lives: a space is referenced by
-/// its file, by VMAs (which hold a file of the device), and by other spaces
-/// (a fork child holds its parent, a parent its live children), every chain
-/// of which ends at a file or a VMA; so the inode outlives every space.
+/// device inode's). It is valid while the space has a file or a VMA (which
+/// holds a file of the device); a fork child's and parent's references to
+/// each other end at those too. Reclaim may hold a space past its last file
+/// and VMA (a reference from the registry): it zaps only while a VMA is
+/// counted under the space's mutex (`crate::vmscan`), and a space with no
+/// VMA has no PTE to zap. Every other zap comes from a fault, an ioctl or a
+/// VMA callback, through a live file.
 pub struct Window {
     mapping: *mut bindings::address_space,
     /// Page offset of page 0 of the space.

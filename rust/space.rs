@@ -54,8 +54,10 @@ const WINDOWS: u64 = 1 << 20;
 /// the registry lock, before it is freed.
 pub struct SpaceRef(*const Space);
 
-// SAFETY: The registry only reads the space's id and counters through it,
-// from any thread, which `Space: Sync` allows.
+// SAFETY: The registry reads the space's id and counters through it, and
+// hands out new references to it (`lookup`, `all_spaces`: `try_get` under
+// the registry lock), from any thread, which `Space: Sync` and
+// `ArenaArc: Send` allow.
 unsafe impl Send for SpaceRef {}
 
 kernel::sync::global_lock! {
@@ -103,9 +105,9 @@ pub fn lookup(id: u32) -> Option<SpaceArc> {
 
 /// References to every live space (for a reverse-map walk of a shared
 /// frame): `ENOMEM` if the list cannot be had.
-pub fn all_spaces() -> Result<KVec<SpaceArc>> {
+pub fn all_spaces() -> Result<KVVec<SpaceArc>> {
     let list = SPACES.lock();
-    let mut out = KVec::with_capacity(list.len(), GFP_KERNEL)?;
+    let mut out = KVVec::with_capacity(list.len(), GFP_KERNEL)?;
     for s in list.iter() {
         // SAFETY: As in `lookup`.
         if let Some(sp) = unsafe { SpaceArc::try_get(s.0) } {

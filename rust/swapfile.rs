@@ -192,11 +192,6 @@ impl SwapFile {
         self.slots
     }
 
-    /// Whether the store is a block device.
-    pub fn is_block(&self) -> bool {
-        self.block
-    }
-
     /// Reads slot `slot` into frame `pfn` of `mem`, which the caller holds
     /// alone (a new frame no page table maps yet). `EIO` on a short read.
     pub fn read(&self, mem: &KernelFrames, pfn: Pfn, slot: u32) -> Result {
@@ -224,6 +219,15 @@ impl SwapFile {
         self.rw(mem, pfn, slot, true)
     }
 
+    /// Whether the store is a block device (else a regular file): written by bio, without the
+    /// file system's locks, so a faulting task may write to it (direct
+    /// reclaim); a regular file is written by `kernel_write`, which takes
+    /// the file's locks, which a task faulting inside a `write()` to the
+    /// same file system may hold.
+    pub fn is_block(&self) -> bool {
+        self.block
+    }
+
     /// One page between frame `pfn` and slot `slot`: by a bio for a block
     /// device, by `kernel_read`/`kernel_write` for a file.
     fn rw(&self, mem: &KernelFrames, pfn: Pfn, slot: u32, write: bool) -> Result {
@@ -235,9 +239,8 @@ impl SwapFile {
         // SAFETY: `file` is open for reading and writing (type invariant);
         // `buf` is a whole frame of the arena's own pages, allocated for the
         // call: for a read the caller holds it alone, so nothing else touches
-        // it meanwhile; for a write it is pinned and `kernel_write` only
-        // reads it (a concurrent in-place write makes the result unused, see
-        // `write`).
+        // it meanwhile; for a write it is pinned and under writeback, so
+        // nothing writes it (see `write`), and `kernel_write` only reads it.
         let n = unsafe {
             if write {
                 bindings::kernel_write(

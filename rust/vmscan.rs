@@ -30,10 +30,12 @@
 //!
 //! # Lock order
 //!
-//! Reclaim holds at most one lock at a time of its own: the LRU spinlock
-//! (nothing is taken under it but atomics), then, with it dropped, one
-//! space's mutex at a time (never under the LRU lock or `i_mmap_rwsem`, and
-//! never two), then no lock for the I/O. Direct reclaim runs under the
+//! Reclaim takes the LRU spinlock alone (nothing is taken under it but
+//! atomics); then, with it dropped, the registry mutex alone (a lookup),
+//! and one space's mutex at a time (never under the LRU lock or
+//! `i_mmap_rwsem`, and never two), under which it takes what a fault
+//! does (`i_mmap_rwsem` for zaps, the swap and buddy spinlocks); then no
+//! lock for the I/O. Direct reclaim runs under the
 //! faulting task's mmap (or VMA) read lock and nothing else: a fault drops
 //! its space's mutex before reclaiming.
 //!
@@ -47,7 +49,7 @@
 //! freed is skipped: it maps nothing any more, or soon).
 
 use crate::{
-    arena::{arena, Arena, Event, PtNodes, MAX_RECLAIM_RETRIES},
+    arena::{arena, Arena, Event, PtNodes, SpaceWord, MAX_RECLAIM_RETRIES},
     mm::{
         error::Error as MmError,
         fault::{get_frame, put_frame},
@@ -81,13 +83,24 @@ struct SpaceRmap<'a> {
     hint: Option<&'a Space>,
 }
 
-fn visit_space(s: &Space, idx: u64, visit: &mut Visit<'_, PtNodes<'static>>) {
+/// Visits space `s` under its mutex; returns whether its entry still maps
+/// the frame.
+fn visit_space(s: &Space, idx: u64, visit: &mut Visit<'_, PtNodes<'static>>) -> bool {
     let a = arena();
     let mut inner = s.inner.lock();
-    visit(&mut inner.mm, &mut PtNodes { arena: a }, &|| {
-        s.window.zap(idx, 1)
+    // A space with no VMA has no PTE to zap, and its window's mapping may
+    // be gone (the registry handed us a space whose last file and VMA
+    // went, and the device inode with them). With a VMA counted under
+    // this mutex, that VMA's file pins the inode until we unlock (a VMA is
+    // uncounted under this mutex too).
+    let live = s.get(SpaceWord::Vmas) > 0;
+    let maps = visit(&mut inner.mm, &mut PtNodes { arena: a }, &|| {
+        if live {
+            s.window.zap(idx, 1)
+        }
     });
     s.sync_counters(&inner.mm);
+    maps
 }
 
 impl Rmap for SpaceRmap<'_> {
@@ -97,21 +110,26 @@ impl Rmap for SpaceRmap<'_> {
         let a = arena();
         let f = &a.frames[pfn.idx()];
         let mut seen = [None, None];
+        // Spaces visited whose entry still maps the frame: once they are
+        // all its maps, no other space needs a visit (one made by a
+        // snapshot meanwhile has a read-only copy of a visited entry).
+        let mut still = 0;
+        let done = |still: u32| still >= f.mapcount();
         if let Some(h) = self.hint {
-            visit_space(h, idx, visit);
+            still += u32::from(visit_space(h, idx, visit));
             seen[0] = Some(h.id);
         }
-        if f.mapcount() == 0 {
+        if done(still) {
             return;
         }
         let owner = f.owner();
         if seen[0].map(|id| id as u32) != Some(owner) {
             if let Some(o) = space::lookup(owner) {
-                visit_space(&o, idx, visit);
+                still += u32::from(visit_space(&o, idx, visit));
                 seen[1] = Some(o.id);
             }
         }
-        if f.mapcount() == 0 {
+        if done(still) {
             return;
         }
         // Shared (or its owner is gone): everyone. Without memory for the
@@ -123,8 +141,8 @@ impl Rmap for SpaceRmap<'_> {
             if seen.contains(&Some(s.id)) {
                 continue;
             }
-            visit_space(s, idx, visit);
-            if f.mapcount() == 0 {
+            still += u32::from(visit_space(s, idx, visit));
+            if done(still) {
                 break;
             }
         }
@@ -152,11 +170,11 @@ enum Outcome {
     WriteFailed,
 }
 
-/// Takes data frame `pfn`, isolated and pinned by the caller, out of every
-/// space that maps it, walking `hint` first.
-fn reclaim_frame(a: &Arena, pfn: Pfn, hint: Option<&Space>) -> Outcome {
+/// Takes data frame `pfn`, pinned by the caller, out of every space that
+/// maps it, walking `hint` first; `may_write`: it may be written to swap.
+fn reclaim_frame(a: &Arena, pfn: Pfn, hint: Option<&Space>, may_write: bool) -> Outcome {
     let mut rmap = SpaceRmap { hint };
-    let plan = match shrink_begin(a, &mut rmap, pfn) {
+    let plan = match shrink_begin(a, &mut rmap, pfn, may_write) {
         Ok(p) => p,
         Err(e) => return Outcome::Kept(e),
     };
@@ -203,16 +221,28 @@ fn age_frame(pfn: Pfn) {
     let a = arena();
     let idx = a.frames[pfn.idx()].index();
     SpaceRmap { hint: None }.walk(pfn, idx, &mut |mm, _, zap| {
-        if mm.pt.lookup(&a.mem, idx).kind() == PteKind::Frame(pfn) {
+        let maps = mm.pt.lookup(&a.mem, idx).kind() == PteKind::Frame(pfn);
+        if maps {
             zap();
         }
+        maps
     });
+}
+
+/// What one round of reclaim did.
+pub struct Round {
+    /// Frames freed.
+    pub freed: usize,
+    /// Frames looked at.
+    pub scanned: usize,
+    /// A write to swap failed.
+    pub io_error: bool,
 }
 
 /// One round of reclaim: up to `nr_to_reclaim` (at most
 /// [`SWAP_CLUSTER_MAX`]) victims from the policy's lists, frames aged on
-/// the way. Returns (frames freed, frames looked at).
-pub fn shrink_lru(a: &Arena, nr_to_reclaim: usize) -> (usize, usize) {
+/// the way; `may_write` as for [`reclaim_frame`].
+pub fn shrink_lru(a: &Arena, nr_to_reclaim: usize, may_write: bool) -> Round {
     let mut victims = [Pfn(0); SWAP_CLUSTER_MAX];
     let mut aged = [Pfn(0); SCAN_BATCH];
     let mut nr_aged = 0;
@@ -250,11 +280,12 @@ pub fn shrink_lru(a: &Arena, nr_to_reclaim: usize) -> (usize, usize) {
         age_frame(pfn);
         put_frame(a, pfn);
     }
-    let mut freed = 0;
+    let (mut freed, mut io_error) = (0, false);
     for &pfn in &victims[..nr_victims] {
-        match reclaim_frame(a, pfn, None) {
+        match reclaim_frame(a, pfn, None, may_write && !io_error) {
             Outcome::Zero | Outcome::Clean | Outcome::Written => freed += 1,
-            Outcome::Partial | Outcome::Kept(_) | Outcome::WriteFailed => {
+            o @ (Outcome::Partial | Outcome::Kept(_) | Outcome::WriteFailed) => {
+                io_error |= o == Outcome::WriteFailed;
                 if a.frames[pfn.idx()].mapcount() > 0 {
                     a.lru_putback(pfn);
                 }
@@ -263,23 +294,37 @@ pub fn shrink_lru(a: &Arena, nr_to_reclaim: usize) -> (usize, usize) {
         // The pin; the last reference of a frame reclaimed.
         put_frame(a, pfn);
     }
-    (freed, scanned)
+    Round {
+        freed,
+        scanned,
+        io_error,
+    }
 }
 
 /// Reclaims until `done` says so, or `max_idle` frames were looked at with
 /// nothing freed (`None`: the whole lists, twice: aged, then found
-/// unreclaimable). Returns frames freed and frames looked at.
+/// unreclaimable), a write to swap failed, or the task is being killed.
+/// Returns frames freed and frames looked at.
 fn reclaim_until(
     a: &Arena,
     max_idle: Option<usize>,
+    may_write: bool,
     mut done: impl FnMut(&Arena, usize) -> bool,
 ) -> (usize, usize) {
     let (mut freed, mut looked) = (0, 0);
     let mut idle = 0;
     while !done(a, freed) {
-        let (n, scanned) = shrink_lru(a, SWAP_CLUSTER_MAX);
+        let Round {
+            freed: n,
+            scanned,
+            io_error,
+        } = shrink_lru(a, SWAP_CLUSTER_MAX, may_write);
         freed += n;
         looked += scanned;
+        // SAFETY: A plain check of the current task.
+        if io_error || unsafe { pagearena_fatal_signal_pending() } {
+            break;
+        }
         if n == 0 {
             idle += scanned;
             let limit = max_idle.unwrap_or_else(|| {
@@ -300,21 +345,33 @@ fn reclaim_until(
 
 /// Direct reclaim in a faulting task (`__alloc_pages_direct_reclaim`): the
 /// task holds no lock of ours. Reclaims a batch, or until min is met.
-/// Returns frames freed.
-pub fn direct_reclaim(a: &Arena) -> usize {
+/// Returns whether trying again may help: it freed frames, or it aged
+/// frames with swap room left, so the next try finds victims (the first
+/// time memory runs out, every frame needs two looks).
+pub fn direct_reclaim(a: &Arena) -> bool {
     a.count(Event::AllocStall);
     a.wake_kswapd();
-    // With swap room, as long as the lists (twice) hold something to take.
-    // Without, only zero-filled frames can go: bounded, so that a fault on
-    // a full arena of dirty pages fails fast.
-    let bound = (!a.swap_has_room()).then_some(DIRECT_SCAN_IDLE);
-    let (freed, _) = reclaim_until(a, bound, |a, freed| {
+    // Bounded, like one priority of `shrink_node`: a quarter of the lists
+    // with swap room (the fault retries, so its tries cover them about
+    // twice), 256 frames without (only zero-filled frames can go: a fault
+    // on a full arena of dirty pages fails fast). A regular-file store is
+    // not written from here: `kernel_write` takes the file system's locks,
+    // which the faulting task may hold (a `write()` from arena memory to a
+    // file); dirty pages are then the reclaim thread's.
+    let bound = if a.swap_has_room() {
+        let (act, inact) = a.lru_sizes();
+        DIRECT_SCAN_IDLE.max((act + inact) / 4)
+    } else {
+        DIRECT_SCAN_IDLE
+    };
+    let may_write = a.swapfile.as_ref().is_some_and(|s| s.is_block());
+    let (freed, looked) = reclaim_until(a, Some(bound), may_write, |a, freed| {
         freed >= SWAP_CLUSTER_MAX || (freed > 0 && a.wmark.direct_reclaim_done(a.nr_free()))
     });
     if freed > 0 {
         a.kswapd_failures.store(0, Ordering::Relaxed);
     }
-    freed
+    freed > 0 || (looked > 0 && a.swap_has_room())
 }
 
 /// Whether the module is unloading (the reclaim thread returns).
@@ -348,14 +405,18 @@ pub fn kswapd() {
         st.pending = false;
         a.set_kswapd_awake(true);
     }
-    let (freed, looked) = reclaim_until(a, None, |a, _| {
+    let (freed, looked) = reclaim_until(a, None, true, |a, _| {
         !a.wmark.reclaimer_should_run(a.nr_free()) || kswapd_stopping(a)
     });
-    if looked == 0 {
+    let short = a.wmark.reclaimer_should_run(a.nr_free());
+    if looked == 0 && !short {
         // Nothing to do after all (frames came back before it ran).
-    } else if freed == 0 && !a.swap_has_room() {
+    } else if freed == 0 && short && (looked == 0 || !a.swap_has_room()) {
         // Nothing more will come without a free (`balance_pgdat` gives up
-        // the same way, after its retries).
+        // the same way, after its retries): no swap room, or nothing on the
+        // lists at all (the arena full of page-table nodes and spaces).
+        // Checked after the round, so a space freed meanwhile (free frames
+        // back above high) is not overwritten by a stale give-up.
         a.kswapd_failures
             .store(MAX_RECLAIM_RETRIES, Ordering::Relaxed);
     } else if freed == 0 {
@@ -363,6 +424,8 @@ pub fn kswapd() {
     } else {
         a.kswapd_failures.store(0, Ordering::Relaxed);
     }
+    // SAFETY: No lock is held here.
+    unsafe { pagearena_cond_resched() };
 }
 
 /// Asks `pagearena_kswapd` to return for good (before its thread is
@@ -404,7 +467,8 @@ pub fn pageout_range(
             get_frame(a, pfn);
             pfn
         };
-        let r = reclaim_frame(a, pfn, Some(space));
+        // In process context, from an ioctl: the store may be written.
+        let r = reclaim_frame(a, pfn, Some(space), true);
         put_frame(a, pfn);
         match r {
             Outcome::Zero => out.zero += 1,

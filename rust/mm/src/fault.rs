@@ -325,7 +325,7 @@ impl Mm {
                 let (maps, writeback) = frames
                     .get(pfn.idx())
                     .map_or((0, false), |f| (f.mapcount(), f.test(pg::WRITEBACK)));
-                if maps == 1 && !writeback {
+                if maps == 1 && (pte.has(Pte::WRITE) || !writeback) {
                     // Mapped by this entry alone: no one can share it without
                     // this space's lock (a snapshot of this space takes it).
                     // Pins (reclaim, I/O) do not count: they revalidate the
@@ -333,7 +333,9 @@ impl Mm {
                     // a frame being written to swap is copied, never written
                     // in place (`wp_can_reuse_anon_folio` refuses a folio
                     // under writeback): what reaches the slot is what every
-                    // entry that still maps it holds.
+                    // entry that still maps it holds. (An entry already
+                    // writable stays so: the walk under way write-protects
+                    // it, and zaps its PTEs, before the write starts.)
                     let kind = if pte.has(Pte::WRITE) {
                         FaultKind::Minor
                     } else {

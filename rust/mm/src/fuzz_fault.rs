@@ -575,6 +575,7 @@ impl World {
                 spaces: &mut self.spaces,
             },
             pfn,
+            true,
         );
         // Whatever happened, no entry maps the frame writable any more.
         for (mm, _) in self.spaces.iter().flatten() {

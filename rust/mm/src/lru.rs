@@ -128,6 +128,9 @@ impl ReclaimPolicy for Lru {
         let mut budget = nr_to_scan;
         while found < victims.len() && budget > 0 {
             budget -= self.shrink_active(frames, budget, aged).min(budget);
+            if budget == 0 {
+                break;
+            }
             let Some(pfn) = self.inactive.pop_back(frames) else {
                 if self.active.is_empty() || budget == 0 {
                     break;

@@ -4,8 +4,8 @@
 //! `pageout` in `mm/vmscan.c`): from every space that maps it, in two steps
 //! around the write to swap, which runs with no lock held.
 //!
-//! The caller has isolated data frame `pfn` (taken it off the LRU) and
-//! holds a pin on it. The spaces that may map it are reached through an
+//! The caller holds a pin on data frame `pfn` (reclaim has also taken it
+//! off the LRU; the forced pageout has not). The spaces that may map it are reached through an
 //! [`Rmap`], one at a time, each under its own lock: a frame is shared only
 //! at one page index (`Frame::index`), by the clones and fork children of
 //! the space that took it.
@@ -39,8 +39,9 @@ use super::memory::{FrameMemory, Pfn, WORDS_PER_PAGE};
 use super::pagetable::{NodeAllocator, Pte, PteKind};
 
 /// What [`Rmap::walk`] calls for each space: its [`Mm`] (locked), its node
-/// allocator, and the zap of the page's user PTEs.
-pub type Visit<'v, N> = dyn FnMut(&mut Mm, &mut N, &dyn Fn()) + 'v;
+/// allocator, and the zap of the page's user PTEs. Returns whether the
+/// space's entry maps the frame after the visit.
+pub type Visit<'v, N> = dyn FnMut(&mut Mm, &mut N, &dyn Fn()) -> bool + 'v;
 
 /// The spaces that may map a data frame (`rmap_walk`).
 pub trait Rmap {
@@ -49,9 +50,10 @@ pub trait Rmap {
     /// Calls `visit` once for each space that may map frame `pfn` at page
     /// `idx`, one at a time, each with the space's [`Mm`] under its lock, a
     /// node allocator and a zap of page `idx`'s user PTEs of that space in
-    /// every process. It may stop early once the frame's map count is 0. A
-    /// space it misses keeps its mapping: reclaim is then partial, never
-    /// wrong (see [`shrink_begin`]).
+    /// every process. It may stop once the spaces visited that still map
+    /// the frame account for its whole map count. A space it misses keeps
+    /// its mapping: reclaim is then partial, never wrong (see
+    /// [`shrink_begin`]).
     fn walk(&mut self, pfn: Pfn, idx: u64, visit: &mut Visit<'_, Self::Nodes>);
 }
 
@@ -70,8 +72,8 @@ pub enum Plan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShrinkEnd {
     /// `unmapped` entries stopped mapping the frame; `left` still do (they
-    /// took it during the walk). With `left == 0` the caller's pin is the
-    /// frame's last reference.
+    /// took it during the walk). With `left == 0` only pins hold the frame:
+    /// the last one frees it.
     Done {
         /// Entries that now name the slot (or nothing).
         unmapped: u32,
@@ -143,13 +145,20 @@ impl Mm {
 }
 
 /// Starts taking data frame `pfn` out of memory (see the module
-/// documentation). The caller holds a pin on it. [`Error::Busy`] if
-/// another reclaim of it is in flight or no space mapping it was found,
-/// [`Error::Invalid`] if nothing maps it, [`Error::NoMemory`] if it needs a
-/// slot and swap is full (or absent): then every entry that maps it has
-/// lost [`Pte::WRITE`] (the next write takes a minor fault), and nothing
-/// else changed.
-pub fn shrink_begin<P: FramePool, R: Rmap>(pool: &P, rmap: &mut R, pfn: Pfn) -> Result<Plan> {
+/// documentation). The caller holds a pin on it; `may_write`: it can write
+/// the frame to swap (else only a zero-filled or swap-cache frame goes).
+/// [`Error::Busy`] if another reclaim of it is in flight, no space mapping
+/// it was found, or it needs a write the caller cannot make;
+/// [`Error::Invalid`] if nothing maps it; [`Error::NoMemory`] if it needs a
+/// slot and swap is full (or absent). On error every entry that maps it
+/// may have lost [`Pte::WRITE`] (the next write takes a minor fault), and
+/// nothing else changed.
+pub fn shrink_begin<P: FramePool, R: Rmap>(
+    pool: &P,
+    rmap: &mut R,
+    pfn: Pfn,
+    may_write: bool,
+) -> Result<Plan> {
     let (mem, frames) = (pool.memory(), pool.frames());
     let f = frames.get(pfn.idx()).ok_or(Error::Invalid)?;
     if f.state() != FrameState::Data {
@@ -161,7 +170,9 @@ pub fn shrink_begin<P: FramePool, R: Rmap>(pool: &P, rmap: &mut R, pfn: Pfn) -> 
     let idx = f.index();
     let mut seen = 0u32;
     rmap.walk(pfn, idx, &mut |mm, nodes, zap| {
-        seen += u32::from(mm.write_protect(mem, nodes, idx, pfn, zap));
+        let maps = mm.write_protect(mem, nodes, idx, pfn, zap);
+        seen += u32::from(maps);
+        maps
     });
     // Only an entry that maps the frame alone may be writable; under
     // writeback no entry becomes writable again (a write copies). So once
@@ -176,6 +187,8 @@ pub fn shrink_begin<P: FramePool, R: Rmap>(pool: &P, rmap: &mut R, pfn: Pfn) -> 
         Ok(Plan::Zero)
     } else if let Some(slot) = f.swapcache() {
         Ok(Plan::Clean(slot))
+    } else if !may_write {
+        Err(Error::Busy)
     } else {
         pool.alloc_slot().map(Plan::Write)
     };
@@ -213,6 +226,8 @@ pub fn shrink_end<P: FramePool, R: Rmap>(
     let mut unmapped = 0u32;
     rmap.walk(pfn, idx, &mut |mm, nodes, zap| {
         unmapped += u32::from(mm.unmap_for_reclaim(pool, nodes, idx, pfn, target, zap));
+        // The entry maps the frame no more, whether it did or not.
+        false
     });
     let left = f.mapcount();
     if let Plan::Write(slot) = plan {

@@ -253,3 +253,25 @@ fn a_write_during_reclaim_copies_instead_of_reusing() {
         400,
     );
 }
+
+/// Reclaim has marked a frame under writeback but not yet reached this
+/// space: a write fault on an entry that is already writable (another
+/// process's PTE, or `access`) stays in place. Copying it would strand the
+/// stores made meanwhile through the other writable PTEs in the old frame.
+#[test]
+fn a_writable_entry_stays_in_place_under_writeback() {
+    let pool = HostPool::new(64).unwrap();
+    let (mut mm, w) = first_write(&pool, 0);
+    pool.frames[w.pfn.idx()].set(pagearena_mm::frame::pg::WRITEBACK);
+    let r = mm
+        .write_fault(
+            &pool,
+            &mut pool.node_allocator(),
+            0,
+            &mut None,
+            true,
+            || panic!("a write to a writable page zapped it"),
+        )
+        .unwrap();
+    assert!(r.in_place && r.pfn == w.pfn, "{r:?}");
+}

@@ -76,6 +76,9 @@ impl Model {
                         }
                     }
                     budget -= scanned.min(budget);
+                    if budget == 0 {
+                        break;
+                    }
                     match self.inactive.pop_back() {
                         None => {
                             if self.active.is_empty() || budget == 0 {

@@ -28,7 +28,7 @@ pub const TESTS: &[Test] = &[
         run: working_set_4x_clock,
     },
     Test {
-        name: "without the reclaim thread, faults below the min watermark reclaim directly (allocstall) and a 2x working set fits",
+        name: "without the reclaim thread, faults below the min watermark reclaim directly (allocstall) and a 2x working set fits (zram)",
         run: direct_reclaim_alone,
     },
     Test {
@@ -190,10 +190,17 @@ fn working_set_4x_clock(ctx: &Ctx) -> Outcome {
 fn direct_reclaim_alone(ctx: &Ctx) -> Outcome {
     let mb = 4;
     let n = 2 * pages(mb);
-    let path = swap_file(n + 1024)?;
+    // A block device: direct reclaim writes no regular file (its locks may
+    // be the faulting task's).
+    let sys = "/sys/block/zram0";
+    std::fs::write(
+        format!("{sys}/disksize"),
+        format!("{}", (n + 1024) * page_size()),
+    )
+    .map_err(err("zram0 disksize"))?;
     let r = with_load(
         ctx,
-        &format!("arena_mb={mb} swap_path={path} selftest_no_kswapd=1"),
+        &format!("arena_mb={mb} swap_path=/dev/zram0 selftest_no_kswapd=1"),
         || {
             ensure(kswapd_pid()?.is_none(), || {
                 "selftest_no_kswapd=1 started the thread".into()
@@ -212,7 +219,7 @@ fn direct_reclaim_alone(ctx: &Ctx) -> Outcome {
             )
         },
     );
-    let _ = std::fs::remove_file(path);
+    let _ = std::fs::write(format!("{sys}/reset"), "1");
     r
 }
 
