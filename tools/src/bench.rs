@@ -37,9 +37,9 @@ pub struct Config {
 pub struct Row {
     /// Workload name.
     pub workload: String,
-    /// Arena faults per second (median).
+    /// Arena pages (here: faults) per second (median).
     pub arena_per_sec: f64,
-    /// Native faults per second (median).
+    /// Native pages per second (median).
     pub native_per_sec: f64,
     /// `arena_per_sec / native_per_sec`.
     pub ratio: f64,

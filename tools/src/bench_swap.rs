@@ -19,6 +19,7 @@
 //! frames as the arena could use (its frames less the high watermark, the
 //! page-table nodes and the zero frame).
 
+use crate::bench::Row;
 use crate::dev::{page_size, Mapping, Space};
 use crate::kmod;
 use serde::Serialize;
@@ -37,19 +38,6 @@ pub struct Config {
     pub rounds: usize,
     /// The arena of the policy comparison, MiB.
     pub policy_mb: usize,
-}
-
-/// One workload's result.
-#[derive(Serialize, Clone)]
-pub struct Row {
-    /// Workload name.
-    pub workload: String,
-    /// Arena pages per second (median).
-    pub arena_per_sec: f64,
-    /// Native pages per second (median).
-    pub native_per_sec: f64,
-    /// `arena_per_sec / native_per_sec`.
-    pub ratio: f64,
 }
 
 /// Major faults of one trace.
@@ -294,7 +282,7 @@ fn replay(trace: &Trace, span: usize) -> io::Result<u64> {
 }
 
 /// Runs the benchmark. Leaves the module unloaded and both zram devices reset.
-pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> io::Result<Report> {
+pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> io::Result<Report> {
     let mem = cfg.mem_mb << 20;
     let pages = 2 * mem / page_size();
     // Room for the whole working set on each side.

@@ -167,41 +167,43 @@ fn main() -> ExitCode {
     }
 }
 
-fn bench(pages: usize, rounds: usize, json: bool, save: Option<std::path::PathBuf>) -> ExitCode {
-    use pagearena_tools::bench;
-    if pages < 2 || rounds == 0 {
-        eprintln!("pagearena bench: --pages must be at least 2 and --rounds at least 1");
-        return ExitCode::FAILURE;
-    }
-    let cfg = bench::Config { pages, rounds };
-    let report = match bench::run(&cfg, |p| eprint!("\r\x1b[K{p}")) {
+/// Runs a benchmark (`name`, for messages) with progress on stderr, saves
+/// its JSON report to `save`, prints it with `json`; returns the report if
+/// the caller is to print its tables.
+fn run_bench<R: serde::Serialize>(
+    name: &str,
+    run: impl FnOnce(&mut dyn FnMut(&str)) -> std::io::Result<R>,
+    json: bool,
+    save: Option<std::path::PathBuf>,
+) -> Option<R> {
+    let report = match run(&mut |p| eprint!("\r\x1b[K{p}")) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("\npagearena bench: {e}");
-            return ExitCode::FAILURE;
+            eprintln!("\npagearena {name}: {e}");
+            return None;
         }
     };
     eprintln!("\r\x1b[K");
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
     if let Some(path) = save {
         if let Err(e) = std::fs::write(&path, &text) {
-            eprintln!("pagearena bench: cannot save {}: {e}", path.display());
-            return ExitCode::FAILURE;
+            eprintln!("pagearena {name}: cannot save {}: {e}", path.display());
+            return None;
         }
     }
     if json {
         println!("{text}");
-        return ExitCode::SUCCESS;
     }
-    println!(
-        "{} pages per workload, median of {} rounds, {} CPUs, kernel {}\n",
-        report.pages, report.rounds, report.cpus, report.kernel
-    );
+    Some(report)
+}
+
+/// The arena-vs-native table.
+fn print_rows(rows: &[pagearena_tools::bench::Row]) {
     println!(
         "{:<32} {:>14} {:>14} {:>7}  ratio (| = 1.0)",
         "workload", "arena pages/s", "native pages/s", "ratio"
     );
-    for r in &report.rows {
+    for r in rows {
         println!(
             "{:<32} {:>14.0} {:>14.0} {:>7.2}  {}",
             r.workload,
@@ -211,6 +213,26 @@ fn bench(pages: usize, rounds: usize, json: bool, save: Option<std::path::PathBu
             bar(r.ratio)
         );
     }
+}
+
+fn bench(pages: usize, rounds: usize, json: bool, save: Option<std::path::PathBuf>) -> ExitCode {
+    use pagearena_tools::bench;
+    if pages < 2 || rounds == 0 {
+        eprintln!("pagearena bench: --pages must be at least 2 and --rounds at least 1");
+        return ExitCode::FAILURE;
+    }
+    let cfg = bench::Config { pages, rounds };
+    let Some(report) = run_bench("bench", |p| bench::run(&cfg, p), json, save) else {
+        return ExitCode::FAILURE;
+    };
+    if json {
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{} pages per workload, median of {} rounds, {} CPUs, kernel {}\n",
+        report.pages, report.rounds, report.cpus, report.kernel
+    );
+    print_rows(&report.rows);
     println!(
         "\nscaling over 1 thread: 2 threads {:.2}x arena, {:.2}x native; 2 processes {:.2}x arena, {:.2}x native",
         report.thread_scaling.0,
@@ -226,43 +248,18 @@ fn bench_swap(
     json: bool,
     save: Option<std::path::PathBuf>,
 ) -> ExitCode {
-    let report = match pagearena_tools::bench_swap::run(cfg, |p| eprint!("\r\x1b[K{p}")) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("\npagearena bench-swap: {e}");
-            return ExitCode::FAILURE;
-        }
+    let run = |p: &mut dyn FnMut(&str)| pagearena_tools::bench_swap::run(cfg, p);
+    let Some(report) = run_bench("bench-swap", run, json, save) else {
+        return ExitCode::FAILURE;
     };
-    eprintln!("\r\x1b[K");
-    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-    if let Some(path) = save {
-        if let Err(e) = std::fs::write(&path, &text) {
-            eprintln!("pagearena bench-swap: cannot save {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-    }
     if json {
-        println!("{text}");
         return ExitCode::SUCCESS;
     }
     println!(
         "{} MiB on each side, working set {} pages (2x), zram swap on both, median of {} rounds, kernel {}\n",
         report.mem_mb, report.pages, report.rounds, report.kernel
     );
-    println!(
-        "{:<32} {:>14} {:>14} {:>7}  ratio (| = 1.0)",
-        "workload", "arena pages/s", "native pages/s", "ratio"
-    );
-    for r in &report.rows {
-        println!(
-            "{:<32} {:>14.0} {:>14.0} {:>7.2}  {}",
-            r.workload,
-            r.arena_per_sec,
-            r.native_per_sec,
-            r.ratio,
-            bar(r.ratio)
-        );
-    }
+    print_rows(&report.rows);
     println!(
         "\nmajor faults, arena of {} MiB ({} usable frames for Belady's optimum)\n",
         report.policy_mb, report.belady_frames
