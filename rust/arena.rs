@@ -466,11 +466,10 @@ impl Arena {
         }
     }
 
-    /// Whether the reclaim thread is at work (awake, and not given up).
-    pub fn kswapd_busy(&self) -> bool {
-        self.kswapd
-            && self.kswapd_awake.load(Ordering::SeqCst)
-            && self.kswapd_failures.load(Ordering::Relaxed) < MAX_RECLAIM_RETRIES
+    /// Whether the reclaim thread may still free frames: there is one, and
+    /// it has not given up (woken, it may be between rounds).
+    pub fn kswapd_working(&self) -> bool {
+        self.kswapd && self.kswapd_failures.load(Ordering::Relaxed) < MAX_RECLAIM_RETRIES
     }
 
     /// Whether a dirty page could go to swap now: a store with a free slot.

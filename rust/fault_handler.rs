@@ -61,8 +61,9 @@ struct OutOfFrames;
 /// they cover them about twice (`MAX_RECLAIM_RETRIES`, priorities).
 const FAULT_RETRIES: u32 = 8;
 /// Milliseconds a fault whose direct reclaim found nothing waits, 1 ms at a
-/// time, for a reclaim thread at work, before it gives up.
-const THROTTLE_WAITS: u32 = 100;
+/// time, for the reclaim thread (which alone writes to a regular-file
+/// store), before it gives up; not at all once the thread has given up.
+const THROTTLE_WAITS: u32 = 1000;
 
 /// Handles a fault on `space` (`mkwrite`: from `pfn_mkwrite`).
 pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReason {
@@ -95,7 +96,8 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
         // (`reclaim_throttle`), for what it frees.
         if tries < FAULT_RETRIES && vmscan::direct_reclaim(a) {
             tries += 1;
-        } else if waits < THROTTLE_WAITS && a.kswapd_busy() {
+        } else if waits < THROTTLE_WAITS && a.kswapd_working() {
+            a.wake_kswapd();
             waits += 1;
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
         } else {

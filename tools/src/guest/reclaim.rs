@@ -55,6 +55,10 @@ pub const TESTS: &[Test] = &[
         name: "watermarks default to 1/64, 1/32, 3/64 of the arena, can be set, and bad values or policies fail the load",
         run: reclaim_params,
     },
+    Test {
+        name: "rmmod while a process swaps is refused (EAGAIN/EBUSY) and harms nothing; after it exits, unload leaves nothing",
+        run: rmmod_while_swapping,
+    },
 ];
 
 /// Pages in `mb` MiB.
@@ -446,6 +450,78 @@ fn hot_set_survives(ctx: &Ctx) -> Outcome {
                 )
             },
         )
+    });
+    let _ = std::fs::remove_file(path);
+    r
+}
+
+fn rmmod_while_swapping(ctx: &Ctx) -> Outcome {
+    use crate::dev::{spawn_child, wait_child};
+    let mb = 4;
+    let n = 2 * pages(mb);
+    let path = swap_file(n + 1024)?;
+    let r = with_load(ctx, &format!("arena_mb={mb} swap_path={path}"), || {
+        // The child says 'r' once its space is open and 'd' once its work
+        // is done, its space still open: every rmmod in between runs while
+        // it uses the module.
+        let mut pipe = [0i32; 2];
+        // SAFETY: creates a pipe into our array.
+        crate::dev::cvt(unsafe { libc::pipe(pipe.as_mut_ptr()) }).map_err(err("pipe"))?;
+        let say = |c: &[u8; 1]| {
+            // SAFETY: one byte from the stack into our pipe.
+            unsafe { libc::write(pipe[1], c.as_ptr().cast(), 1) };
+        };
+        let pid = spawn_child(|| {
+            let Ok(s) = open() else { return 2 };
+            say(b"r");
+            for pass in 0..3 {
+                if write_then_verify(&s, n, 25 + pass).is_err() {
+                    return 3;
+                }
+            }
+            say(b"d");
+            // Still open for a while: the parent's last rmmod may have
+            // started just before it read the 'd'.
+            std::thread::sleep(Duration::from_millis(500));
+            drop(s);
+            0
+        })
+        .map_err(err("fork"))?;
+        let mut b = [0u8];
+        // SAFETY: reads one byte into the stack (the child's 'r', or EOF if
+        // it died), then makes our end non-blocking; closes the write end.
+        unsafe {
+            libc::close(pipe[1]);
+            libc::read(pipe[0], b.as_mut_ptr().cast(), 1);
+            libc::fcntl(pipe[0], libc::F_SETFL, libc::O_NONBLOCK);
+        }
+        let mut refused = 0;
+        let mut r = Ok(());
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            // SAFETY: as above; a 0 (EOF: the child is gone) or a 'd' ends it.
+            let got = unsafe { libc::read(pipe[0], b.as_mut_ptr().cast(), 1) };
+            if got == 0 || (got == 1 && b[0] == b'd') {
+                break;
+            }
+            match ctx.unload() {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY)) => {
+                    refused += 1
+                }
+                Err(e) => r = r.and(Err(format!("rmmod while swapping: {e}"))),
+                Ok(()) => {
+                    r = r.and(Err("rmmod succeeded while a process swapped".into()));
+                    break;
+                }
+            }
+        }
+        // SAFETY: our end of the pipe.
+        unsafe { libc::close(pipe[0]) };
+        let exit = wait_child(pid).map_err(err("wait"))?;
+        r.map_err(|e| format!("{e} (the child ended {exit:?}, {refused} refused before)"))?;
+        ensure(exit == Ok(0) && refused > 0, || {
+            format!("the swapping child ended {exit:?}; {refused} rmmods refused")
+        })
     });
     let _ = std::fs::remove_file(path);
     r
