@@ -442,8 +442,8 @@ impl Arena {
         };
         // Memory came back (a space went): worth waking the reclaim thread
         // again when it runs short.
-        if free >= self.wmark.high() && self.kswapd_failures.load(Ordering::Relaxed) != 0 {
-            self.kswapd_failures.store(0, Ordering::Relaxed);
+        if free >= self.wmark.high() && self.kswapd_failures.load(Ordering::SeqCst) != 0 {
+            self.kswapd_failures.store(0, Ordering::SeqCst);
         }
         r
     }
@@ -567,8 +567,17 @@ impl SwapSlots for Arena {
     }
 
     fn put_slot(&self, slot: u32) {
-        let r = self.swap.lock().free(slot);
+        let (r, was_full) = {
+            let mut s = self.swap.lock();
+            let was_full = s.used() == s.nr_slots();
+            (s.free(slot), was_full)
+        };
         kernel::warn_on!(r.is_err());
+        // Swap has room again: a reclaim thread that gave up for want of
+        // it may be woken again.
+        if was_full && r == Ok(0) {
+            self.kswapd_failures.store(0, Ordering::SeqCst);
+        }
     }
 }
 

@@ -92,11 +92,21 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
             return v;
         }
         // Out of frames. Nothing is held here: reclaim, and try again while
-        // it helps; while the reclaim thread works, wait for it a little
-        // (`reclaim_throttle`), for what it frees.
-        if tries < FAULT_RETRIES && vmscan::direct_reclaim(a) {
+        // it helps (a bounded number of times, whatever it says); then,
+        // while the reclaim thread has not given up, wait for it a little
+        // (`reclaim_throttle`), for what it frees. A task being killed
+        // stops at once.
+        if vmscan::fatal_signal_pending() {
+            return VmFaultReason::SIGBUS;
+        }
+        let helped = tries < FAULT_RETRIES && {
             tries += 1;
-        } else if waits < THROTTLE_WAITS && a.kswapd_working() {
+            vmscan::direct_reclaim(a)
+        };
+        if helped {
+            continue;
+        }
+        if waits < THROTTLE_WAITS && a.kswapd_working() {
             a.wake_kswapd();
             waits += 1;
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));

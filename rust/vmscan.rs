@@ -303,7 +303,8 @@ pub fn shrink_lru(a: &Arena, nr_to_reclaim: usize, may_write: bool) -> Round {
 
 /// Reclaims until `done` says so, or `max_idle` frames were looked at with
 /// nothing freed (`None`: the whole lists, twice: aged, then found
-/// unreclaimable), a write to swap failed, or the task is being killed.
+/// unreclaimable), `max_idle` times 2 were looked at in all (with a
+/// `max_idle`), a write to swap failed, or the task is being killed.
 /// Returns frames freed and frames looked at.
 fn reclaim_until(
     a: &Arena,
@@ -313,7 +314,7 @@ fn reclaim_until(
 ) -> (usize, usize) {
     let (mut freed, mut looked) = (0, 0);
     let mut idle = 0;
-    while !done(a, freed) {
+    while !done(a, freed) && max_idle.is_none_or(|m| looked <= 2 * m) {
         let Round {
             freed: n,
             scanned,
@@ -321,8 +322,7 @@ fn reclaim_until(
         } = shrink_lru(a, SWAP_CLUSTER_MAX, may_write);
         freed += n;
         looked += scanned;
-        // SAFETY: A plain check of the current task.
-        if io_error || unsafe { pagearena_fatal_signal_pending() } {
+        if io_error || fatal_signal_pending() {
             break;
         }
         if n == 0 {
@@ -369,9 +369,15 @@ pub fn direct_reclaim(a: &Arena) -> bool {
         freed >= SWAP_CLUSTER_MAX || (freed > 0 && a.wmark.direct_reclaim_done(a.nr_free()))
     });
     if freed > 0 {
-        a.kswapd_failures.store(0, Ordering::Relaxed);
+        a.kswapd_failures.store(0, Ordering::SeqCst);
     }
-    freed > 0 || (looked > 0 && a.swap_has_room())
+    freed > 0 || (looked > 0 && may_write && a.swap_has_room())
+}
+
+/// Whether the current task is being killed.
+pub fn fatal_signal_pending() -> bool {
+    // SAFETY: A plain check of the current task.
+    unsafe { pagearena_fatal_signal_pending() }
 }
 
 /// Whether the module is unloading (the reclaim thread returns).
@@ -411,18 +417,23 @@ pub fn kswapd() {
     let short = a.wmark.reclaimer_should_run(a.nr_free());
     if looked == 0 && !short {
         // Nothing to do after all (frames came back before it ran).
-    } else if freed == 0 && short && (looked == 0 || !a.swap_has_room()) {
-        // Nothing more will come without a free (`balance_pgdat` gives up
-        // the same way, after its retries): no swap room, or nothing on the
-        // lists at all (the arena full of page-table nodes and spaces).
-        // Checked after the round, so a space freed meanwhile (free frames
-        // back above high) is not overwritten by a stale give-up.
+    } else if freed == 0 && short && !a.swap_has_room() {
+        // Nothing more will come without a free or a slot (`balance_pgdat`
+        // gives up the same way, after its retries). SeqCst, paired with
+        // the store of the free frames and the load of this count in
+        // `buddy_free`: either it sees the give-up and takes it back, or we
+        // see the frames it gave back, and take it back here.
         a.kswapd_failures
-            .store(MAX_RECLAIM_RETRIES, Ordering::Relaxed);
+            .store(MAX_RECLAIM_RETRIES, Ordering::SeqCst);
+        if !a.wmark.reclaimer_should_run(a.nr_free()) {
+            a.kswapd_failures.store(0, Ordering::SeqCst);
+        }
     } else if freed == 0 {
-        a.kswapd_failures.fetch_add(1, Ordering::Relaxed);
+        // Including an empty LRU, which may be empty only for now
+        // (direct reclaimers hold its victims): a failure, not a give-up.
+        a.kswapd_failures.fetch_add(1, Ordering::SeqCst);
     } else {
-        a.kswapd_failures.store(0, Ordering::Relaxed);
+        a.kswapd_failures.store(0, Ordering::SeqCst);
     }
     // SAFETY: No lock is held here.
     unsafe { pagearena_cond_resched() };

@@ -164,6 +164,12 @@ pub fn shrink_begin<P: FramePool, R: Rmap>(
     if f.state() != FrameState::Data {
         return Err(Error::Invalid);
     }
+    // A frame that would need a write the caller cannot make is left alone
+    // before anything is protected or zapped. (Read unprotected: a wrong
+    // answer costs a walk, or a frame skipped; the check below decides.)
+    if !may_write && f.swapcache().is_none() && !is_zero_filled(mem, pfn) {
+        return Err(Error::Busy);
+    }
     if f.test_and_set(pg::WRITEBACK) {
         return Err(Error::Busy);
     }
