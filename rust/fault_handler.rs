@@ -415,55 +415,71 @@ pub fn access(space: &Space, vma: &VmaRef, addr: usize, buf: AccessBuf<'_>) -> R
     };
     let at = addr & (PAGE_SIZE - 1);
     let n = buf.len().min(PAGE_SIZE - at);
-    let mut inner = space.inner.lock();
-    // A page in swap comes back first, as a fault would bring it.
+    let mut buf = buf;
+    // Out of frames: reclaim with the mutex dropped, and try again, as a
+    // fault does (a bounded number of times).
     let mut tries = 0;
-    while let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
-        a.dup_slot(slot);
-        drop(inner);
-        match swap_in_page(a, space, idx, slot) {
-            Ok(()) => {}
-            Err(e) if e == ENOMEM && tries < FAULT_RETRIES && vmscan::direct_reclaim(a) => {
-                tries += 1
-            }
-            Err(e) => return Err(e),
+    let mut reclaimed = || {
+        tries < FAULT_RETRIES && {
+            tries += 1;
+            vmscan::direct_reclaim(a)
         }
-        inner = space.inner.lock();
-    }
-    match buf {
-        AccessBuf::Read(b) => {
-            let b = &mut b[..n];
-            match inner.mm.pt.lookup(&a.mem, idx).kind() {
-                PteKind::Frame(pfn) => a.mem.read_bytes(pfn, at, b).ok_or(EFAULT)?,
-                PteKind::None | PteKind::Zero => b.fill(0),
-                // Swapped in just above, under this lock.
-                PteKind::Swap(_) => return Err(EIO),
+    };
+    loop {
+        let mut inner = space.inner.lock();
+        // A page in swap comes back first, as a fault would bring it.
+        if let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
+            a.dup_slot(slot);
+            drop(inner);
+            match swap_in_page(a, space, idx, slot) {
+                Ok(()) => continue,
+                Err(e) if e == ENOMEM && reclaimed() => continue,
+                Err(e) => return Err(e),
             }
         }
-        AccessBuf::Write(b) => {
-            if vma.flags() & flags::WRITE == 0 {
-                return Err(EFAULT);
-            }
-            let mut none = None;
-            // As `pfn_mkwrite` (`mapped`): any PTE of the page is zapped if
-            // the frame changes, whichever process has one.
-            let w =
-                inner
-                    .mm
-                    .write_fault(a, &mut PtNodes { arena: a }, idx, &mut none, true, || {
-                        space.window.zap(idx, 1)
-                    });
-            space.sync_counters(&inner.mm);
-            let w = w.map_err(|e| {
-                if e == MmError::NoMemory {
-                    a.count(Event::OomFault);
+        match &mut buf {
+            AccessBuf::Read(b) => {
+                let b = &mut b[..n];
+                match inner.mm.pt.lookup(&a.mem, idx).kind() {
+                    PteKind::Frame(pfn) => a.mem.read_bytes(pfn, at, b).ok_or(EFAULT)?,
+                    PteKind::None | PteKind::Zero => b.fill(0),
+                    // Swapped in just above, under this lock.
+                    PteKind::Swap(_) => return Err(EIO),
                 }
-                Error::from(e)
-            })?;
-            a.count(event(w.kind));
-            note_access(a, w.pfn, w.kind);
-            a.mem.write_bytes(w.pfn, at, &b[..n]).ok_or(EFAULT)?;
+            }
+            AccessBuf::Write(b) => {
+                if vma.flags() & flags::WRITE == 0 {
+                    return Err(EFAULT);
+                }
+                let mut none = None;
+                // As `pfn_mkwrite` (`mapped`): any PTE of the page is zapped
+                // if the frame changes, whichever process has one.
+                let w = inner.mm.write_fault(
+                    a,
+                    &mut PtNodes { arena: a },
+                    idx,
+                    &mut none,
+                    true,
+                    || space.window.zap(idx, 1),
+                );
+                space.sync_counters(&inner.mm);
+                let w = match w {
+                    Ok(w) => w,
+                    Err(MmError::NoMemory) => {
+                        drop(inner);
+                        if reclaimed() {
+                            continue;
+                        }
+                        a.count(Event::OomFault);
+                        return Err(ENOMEM);
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                a.count(event(w.kind));
+                note_access(a, w.pfn, w.kind);
+                a.mem.write_bytes(w.pfn, at, &b[..n]).ok_or(EFAULT)?;
+            }
         }
+        return Ok(n);
     }
-    Ok(n)
 }

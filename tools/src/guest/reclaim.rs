@@ -56,6 +56,10 @@ pub const TESTS: &[Test] = &[
         run: reclaim_params,
     },
     Test {
+        name: "writes through /proc/self/mem to 2x the arena reclaim directly, as faults do (no reclaim thread, zram)",
+        run: access_reclaims,
+    },
+    Test {
         name: "rmmod while a process swaps is refused (EAGAIN/EBUSY) and harms nothing; after it exits, unload leaves nothing",
         run: rmmod_while_swapping,
     },
@@ -452,6 +456,44 @@ fn hot_set_survives(ctx: &Ctx) -> Outcome {
         )
     });
     let _ = std::fs::remove_file(path);
+    r
+}
+
+fn access_reclaims(ctx: &Ctx) -> Outcome {
+    use std::os::unix::fs::FileExt;
+    let mb = 4;
+    let n = 2 * pages(mb);
+    let sys = "/sys/block/zram0";
+    std::fs::write(format!("{sys}/disksize"), format!("{}", (n + 1024) * page_size()))
+        .map_err(err("zram0 disksize"))?;
+    let r = with_load(
+        ctx,
+        &format!("arena_mb={mb} swap_path=/dev/zram0 selftest_no_kswapd=1"),
+        || {
+            let s = open()?;
+            let m = map(&s, n)?;
+            let mem = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/proc/self/mem")
+                .map_err(err("/proc/self/mem"))?;
+            for p in 0..n {
+                let v = (p as u64 + 1).to_ne_bytes();
+                mem.write_all_at(&v, (m.ptr() as usize + p * page_size()) as u64)
+                    .map_err(|e| format!("/proc/self/mem write of page {p}: {e}"))?;
+            }
+            for p in shuffled(n, 9) {
+                let got = m.read(p * page_size());
+                if got != p as u64 + 1 {
+                    return Err(format!("page {p}: {got:#x}"));
+                }
+            }
+            let st = stats(&s)?;
+            ensure(st.allocstall > 0 && st.oom_fault == 0, || {
+                format!("{} allocstalls, {} OOM", st.allocstall, st.oom_fault)
+            })
+        },
+    );
+    let _ = std::fs::write(format!("{sys}/reset"), "1");
     r
 }
 
