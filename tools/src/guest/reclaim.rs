@@ -195,40 +195,40 @@ fn working_set_4x_clock(ctx: &Ctx) -> Outcome {
     r
 }
 
+/// Loads the module with an `mb` MiB arena swapping to `/dev/zram0` (sized
+/// for `pages`) and no reclaim thread, for `f`; resets the device after.
+/// A block device: direct reclaim writes no regular file (its locks may be
+/// the faulting task's).
+fn without_kswapd(ctx: &Ctx, mb: u64, pages: usize, f: impl FnOnce() -> Outcome) -> Outcome {
+    let sys = "/sys/block/zram0";
+    let bytes = (pages + 1024) * page_size();
+    std::fs::write(format!("{sys}/disksize"), bytes.to_string()).map_err(err("zram0 disksize"))?;
+    let params = format!("arena_mb={mb} swap_path=/dev/zram0 selftest_no_kswapd=1");
+    let r = with_load(ctx, &params, f);
+    let _ = std::fs::write(format!("{sys}/reset"), "1");
+    r
+}
+
 fn direct_reclaim_alone(ctx: &Ctx) -> Outcome {
     let mb = 4;
     let n = 2 * pages(mb);
-    // A block device: direct reclaim writes no regular file (its locks may
-    // be the faulting task's).
-    let sys = "/sys/block/zram0";
-    std::fs::write(
-        format!("{sys}/disksize"),
-        format!("{}", (n + 1024) * page_size()),
-    )
-    .map_err(err("zram0 disksize"))?;
-    let r = with_load(
-        ctx,
-        &format!("arena_mb={mb} swap_path=/dev/zram0 selftest_no_kswapd=1"),
-        || {
-            ensure(kswapd_pid()?.is_none(), || {
-                "selftest_no_kswapd=1 started the thread".into()
-            })?;
-            let s = open()?;
-            write_then_verify(&s, n, 23)?;
-            let st = stats(&s)?;
-            ensure(
-                st.allocstall > 0 && st.kswapd_wakeup == 0 && st.oom_fault == 0,
-                || {
-                    format!(
-                        "{} allocstalls, {} kswapd wakeups, {} OOM faults",
-                        st.allocstall, st.kswapd_wakeup, st.oom_fault
-                    )
-                },
-            )
-        },
-    );
-    let _ = std::fs::write(format!("{sys}/reset"), "1");
-    r
+    without_kswapd(ctx, mb, n, || {
+        ensure(kswapd_pid()?.is_none(), || {
+            "selftest_no_kswapd=1 started the thread".into()
+        })?;
+        let s = open()?;
+        write_then_verify(&s, n, 23)?;
+        let st = stats(&s)?;
+        ensure(
+            st.allocstall > 0 && st.kswapd_wakeup == 0 && st.oom_fault == 0,
+            || {
+                format!(
+                    "{} allocstalls, {} kswapd wakeups, {} OOM faults",
+                    st.allocstall, st.kswapd_wakeup, st.oom_fault
+                )
+            },
+        )
+    })
 }
 
 /// Writes 2x the arena (`mb`) through a space of its own, to push the
@@ -463,38 +463,29 @@ fn access_reclaims(ctx: &Ctx) -> Outcome {
     use std::os::unix::fs::FileExt;
     let mb = 4;
     let n = 2 * pages(mb);
-    let sys = "/sys/block/zram0";
-    std::fs::write(format!("{sys}/disksize"), format!("{}", (n + 1024) * page_size()))
-        .map_err(err("zram0 disksize"))?;
-    let r = with_load(
-        ctx,
-        &format!("arena_mb={mb} swap_path=/dev/zram0 selftest_no_kswapd=1"),
-        || {
-            let s = open()?;
-            let m = map(&s, n)?;
-            let mem = std::fs::OpenOptions::new()
-                .write(true)
-                .open("/proc/self/mem")
-                .map_err(err("/proc/self/mem"))?;
-            for p in 0..n {
-                let v = (p as u64 + 1).to_ne_bytes();
-                mem.write_all_at(&v, (m.ptr() as usize + p * page_size()) as u64)
-                    .map_err(|e| format!("/proc/self/mem write of page {p}: {e}"))?;
+    without_kswapd(ctx, mb, n, || {
+        let s = open()?;
+        let m = map(&s, n)?;
+        let mem = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/self/mem")
+            .map_err(err("/proc/self/mem"))?;
+        for p in 0..n {
+            let v = (p as u64 + 1).to_ne_bytes();
+            mem.write_all_at(&v, (m.ptr() as usize + p * page_size()) as u64)
+                .map_err(|e| format!("/proc/self/mem write of page {p}: {e}"))?;
+        }
+        for p in shuffled(n, 9) {
+            let got = m.read(p * page_size());
+            if got != p as u64 + 1 {
+                return Err(format!("page {p}: {got:#x}"));
             }
-            for p in shuffled(n, 9) {
-                let got = m.read(p * page_size());
-                if got != p as u64 + 1 {
-                    return Err(format!("page {p}: {got:#x}"));
-                }
-            }
-            let st = stats(&s)?;
-            ensure(st.allocstall > 0 && st.oom_fault == 0, || {
-                format!("{} allocstalls, {} OOM", st.allocstall, st.oom_fault)
-            })
-        },
-    );
-    let _ = std::fs::write(format!("{sys}/reset"), "1");
-    r
+        }
+        let st = stats(&s)?;
+        ensure(st.allocstall > 0 && st.oom_fault == 0, || {
+            format!("{} allocstalls, {} OOM", st.allocstall, st.oom_fault)
+        })
+    })
 }
 
 fn rmmod_while_swapping(ctx: &Ctx) -> Outcome {
