@@ -394,7 +394,13 @@ impl Arena {
     /// Counts one `event`.
     #[inline]
     pub fn count(&self, event: Event) {
-        self.events[event as usize].fetch_add(1, Ordering::Relaxed);
+        self.count_n(event, 1);
+    }
+
+    /// Counts `n` `event`s.
+    #[inline]
+    pub fn count_n(&self, event: Event, n: u64) {
+        self.events[event as usize].fetch_add(n, Ordering::Relaxed);
     }
 
     /// The counters, in [`Event`] order.
@@ -423,8 +429,9 @@ impl Arena {
             // SeqCst, paired with the thread's store of `kswapd_awake`
             // before it looks at `nr_free` to decide to sleep: either it
             // sees this count, or we see it asleep (below) and wake it.
-            self.nr_free.store(b.nr_free(), Ordering::SeqCst);
-            (r, b.nr_free())
+            let free = b.nr_free();
+            self.nr_free.store(free, Ordering::SeqCst);
+            (r, free)
         };
         if free < self.wmark.low() {
             self.wake_kswapd();
@@ -437,8 +444,9 @@ impl Arena {
         let (r, free) = {
             let mut b = self.buddy.lock();
             let r = b.free(&self.frames, pfn, order);
-            self.nr_free.store(b.nr_free(), Ordering::SeqCst);
-            (r, b.nr_free())
+            let free = b.nr_free();
+            self.nr_free.store(free, Ordering::SeqCst);
+            (r, free)
         };
         // Memory came back (a space went): worth waking the reclaim thread
         // again when it runs short.

@@ -65,6 +65,20 @@ const FAULT_RETRIES: u32 = 8;
 /// store), before it gives up; not at all once the thread has given up.
 const THROTTLE_WAITS: u32 = 1000;
 
+/// The direct reclaims one fault (or `access`) has made.
+struct Retries(u32);
+
+impl Retries {
+    /// Reclaims directly, unless [`FAULT_RETRIES`] are used up; returns
+    /// whether trying again may help. The caller holds no lock of ours.
+    fn reclaim(&mut self, a: &Arena) -> bool {
+        self.0 < FAULT_RETRIES && {
+            self.0 += 1;
+            vmscan::direct_reclaim(a)
+        }
+    }
+}
+
 /// Handles a fault on `space` (`mkwrite`: from `pfn_mkwrite`).
 pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReason {
     let a = arena();
@@ -81,7 +95,7 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
     if !read && a.nr_free() < a.wmark.min() {
         vmscan::direct_reclaim(a);
     }
-    let (mut tries, mut waits) = (0, 0);
+    let (mut tries, mut waits) = (Retries(0), 0);
     loop {
         let r = if read {
             read_fault(a, space, vmf, idx)
@@ -99,11 +113,7 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
         if vmscan::fatal_signal_pending() {
             return VmFaultReason::SIGBUS;
         }
-        let helped = tries < FAULT_RETRIES && {
-            tries += 1;
-            vmscan::direct_reclaim(a)
-        };
-        if helped {
+        if tries.reclaim(a) {
             continue;
         }
         if waits < THROTTLE_WAITS && a.kswapd_working() {
@@ -418,13 +428,7 @@ pub fn access(space: &Space, vma: &VmaRef, addr: usize, buf: AccessBuf<'_>) -> R
     let mut buf = buf;
     // Out of frames: reclaim with the mutex dropped, and try again, as a
     // fault does (a bounded number of times).
-    let mut tries = 0;
-    let mut reclaimed = || {
-        tries < FAULT_RETRIES && {
-            tries += 1;
-            vmscan::direct_reclaim(a)
-        }
-    };
+    let mut tries = Retries(0);
     loop {
         let mut inner = space.inner.lock();
         // A page in swap comes back first, as a fault would bring it.
@@ -433,7 +437,7 @@ pub fn access(space: &Space, vma: &VmaRef, addr: usize, buf: AccessBuf<'_>) -> R
             drop(inner);
             match swap_in_page(a, space, idx, slot) {
                 Ok(()) => continue,
-                Err(e) if e == ENOMEM && reclaimed() => continue,
+                Err(e) if e == ENOMEM && tries.reclaim(a) => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -467,7 +471,7 @@ pub fn access(space: &Space, vma: &VmaRef, addr: usize, buf: AccessBuf<'_>) -> R
                     Ok(w) => w,
                     Err(MmError::NoMemory) => {
                         drop(inner);
-                        if reclaimed() {
+                        if tries.reclaim(a) {
                             continue;
                         }
                         a.count(Event::OomFault);

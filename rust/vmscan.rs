@@ -230,27 +230,26 @@ fn age_frame(pfn: Pfn) {
 }
 
 /// What one round of reclaim did.
-pub struct Round {
+struct Round {
     /// Frames freed.
-    pub freed: usize,
+    freed: usize,
     /// Frames looked at.
-    pub scanned: usize,
+    scanned: usize,
     /// A write to swap failed.
-    pub io_error: bool,
+    io_error: bool,
 }
 
-/// One round of reclaim: up to `nr_to_reclaim` (at most
-/// [`SWAP_CLUSTER_MAX`]) victims from the policy's lists, frames aged on
-/// the way; `may_write` as for [`reclaim_frame`].
-pub fn shrink_lru(a: &Arena, nr_to_reclaim: usize, may_write: bool) -> Round {
+/// One round of reclaim: up to [`SWAP_CLUSTER_MAX`] victims from the
+/// policy's lists, frames aged on the way; `may_write` as for
+/// [`reclaim_frame`].
+fn shrink_lru(a: &Arena, may_write: bool) -> Round {
     let mut victims = [Pfn(0); SWAP_CLUSTER_MAX];
     let mut aged = [Pfn(0); SCAN_BATCH];
     let mut nr_aged = 0;
-    let want = nr_to_reclaim.clamp(1, SWAP_CLUSTER_MAX);
     let nr_victims = {
         let frames = &a.frames;
         let mut lru = a.lru.lock();
-        let n = lru.scan(frames, SCAN_BATCH, &mut victims[..want], &mut |pfn| {
+        let n = lru.scan(frames, SCAN_BATCH, &mut victims, &mut |pfn| {
             if nr_aged < aged.len() && frames[pfn.idx()].try_get() {
                 aged[nr_aged] = pfn;
                 nr_aged += 1;
@@ -268,9 +267,7 @@ pub fn shrink_lru(a: &Arena, nr_to_reclaim: usize, may_write: bool) -> Round {
         kept
     };
     let scanned = nr_victims + nr_aged;
-    for _ in 0..scanned {
-        a.count(Event::PgScan);
-    }
+    a.count_n(Event::PgScan, scanned as u64);
     for &pfn in &aged[..nr_aged] {
         if a.frames[pfn.idx()].test(pg::ACTIVE) {
             a.count(Event::PgActivate);
@@ -319,7 +316,7 @@ fn reclaim_until(
             freed: n,
             scanned,
             io_error,
-        } = shrink_lru(a, SWAP_CLUSTER_MAX, may_write);
+        } = shrink_lru(a, may_write);
         freed += n;
         looked += scanned;
         if io_error || fatal_signal_pending() {
@@ -461,8 +458,7 @@ pub fn pageout_range(
     let a = arena();
     let mut full = false;
     for idx in start..start + count {
-        // SAFETY: A plain check of the current task.
-        if unsafe { pagearena_fatal_signal_pending() } {
+        if fatal_signal_pending() {
             return Err(EINTR);
         }
         let pfn = {
