@@ -20,7 +20,7 @@
 //! page-table nodes and the zero frame).
 
 use crate::bench::Row;
-use crate::dev::{page_size, Mapping, Space};
+use crate::dev::{page_size, shuffled, xorshift, Mapping, Space};
 use crate::kmod;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -117,24 +117,6 @@ fn cgroup(bytes: usize) -> io::Result<String> {
     let _ = std::fs::create_dir(&g);
     sys_write(&format!("{g}/memory.max"), &bytes.to_string())?;
     Ok(g)
-}
-
-/// A permutation of `0..n` (xorshift, fixed seed).
-fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-    let mut v: Vec<usize> = (0..n).collect();
-    let mut x = seed | 1;
-    for i in (1..n).rev() {
-        x = xorshift(x);
-        v.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-    v
-}
-
-fn xorshift(mut x: u64) -> u64 {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
 }
 
 /// Reads and writes back one word in each page of `order`; checks each

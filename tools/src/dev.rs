@@ -212,6 +212,27 @@ impl Drop for Mapping {
     }
 }
 
+/// One step of xorshift64 (`x` not 0): the tools' cheap, repeatable
+/// pseudo-random sequence.
+pub fn xorshift(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
+/// A permutation of `0..n`, the same for the same `seed` (Fisher-Yates on
+/// [`xorshift`]).
+pub fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let mut x = seed | 1;
+    for i in (1..n).rev() {
+        x = xorshift(x);
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
 /// The system page size.
 pub fn page_size() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.

@@ -510,6 +510,18 @@ impl Pipe {
         // SAFETY: reads one byte into our stack.
         unsafe { libc::read(self.0[0], b.as_mut_ptr().cast(), 1) == 1 }
     }
+
+    /// Whether a byte was posted (it is taken), without waiting.
+    pub(super) fn posted(&self) -> bool {
+        let mut fd = libc::pollfd {
+            fd: self.0[0],
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polls our own fd, with no timeout.
+        let ready = unsafe { libc::poll(&mut fd, 1, 0) } == 1;
+        ready && self.wait()
+    }
 }
 
 impl Drop for Pipe {

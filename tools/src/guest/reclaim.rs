@@ -5,10 +5,10 @@
 //! small arena (and a swap file of its own on tmpfs), checks at unload that
 //! nothing leaked, and puts the standard load back.
 
-use super::paging::{child_exit, err, exit_77_on_sigbus, map, open, states, stats};
-use super::swap::{fill, shuffled, swap_file, verify, with_load};
+use super::paging::{child_exit, err, exit_77_on_sigbus, map, open, states, stats, Pipe};
+use super::swap::{fill, swap_file, verify, with_load};
 use super::{ensure, expect_errno, Ctx, Outcome, Test};
-use crate::dev::{in_child, page_size};
+use crate::dev::{in_child, page_size, shuffled};
 use crate::kmsg::Kmsg;
 use crate::uapi::{self, page_state, page_state::Kind};
 use std::time::Duration;
@@ -494,49 +494,33 @@ fn rmmod_while_swapping(ctx: &Ctx) -> Outcome {
     let n = 2 * pages(mb);
     let path = swap_file(n + 1024)?;
     let r = with_load(ctx, &format!("arena_mb={mb} swap_path={path}"), || {
-        // The child says 'r' once its space is open and 'd' once its work
-        // is done, its space still open: every rmmod in between runs while
-        // it uses the module.
-        let mut pipe = [0i32; 2];
-        // SAFETY: creates a pipe into our array.
-        crate::dev::cvt(unsafe { libc::pipe(pipe.as_mut_ptr()) }).map_err(err("pipe"))?;
-        let say = |c: &[u8; 1]| {
-            // SAFETY: one byte from the stack into our pipe.
-            unsafe { libc::write(pipe[1], c.as_ptr().cast(), 1) };
-        };
+        // The child posts `ready` once its space is open and `done` once its
+        // work is done, then keeps the space open until `release`: every
+        // rmmod in between runs while it uses the module.
+        let (ready, done, release) = (Pipe::new()?, Pipe::new()?, Pipe::new()?);
         let pid = spawn_child(|| {
-            let Ok(s) = open() else { return 2 };
-            say(b"r");
-            for pass in 0..3 {
-                if write_then_verify(&s, n, 25 + pass).is_err() {
-                    return 3;
-                }
-            }
-            say(b"d");
-            // Still open for a while: the parent's last rmmod may have
-            // started just before it read the 'd'.
-            std::thread::sleep(Duration::from_millis(500));
+            let s = open();
+            ready.post();
+            let ok = s
+                .as_ref()
+                .is_ok_and(|s| (0..3).all(|pass| write_then_verify(s, n, 25 + pass).is_ok()));
+            done.post();
+            release.wait();
             drop(s);
-            0
+            if ok {
+                0
+            } else {
+                3
+            }
         })
         .map_err(err("fork"))?;
-        let mut b = [0u8];
-        // SAFETY: reads one byte into the stack (the child's 'r', or EOF if
-        // it died), then makes our end non-blocking; closes the write end.
-        unsafe {
-            libc::close(pipe[1]);
-            libc::read(pipe[0], b.as_mut_ptr().cast(), 1);
-            libc::fcntl(pipe[0], libc::F_SETFL, libc::O_NONBLOCK);
-        }
-        let mut refused = 0;
+        ensure(ready.wait(), || "the child did not open a space".into())?;
+        let (mut refused, mut polls) = (0, 0);
         let mut r = Ok(());
-        loop {
+        // At most a minute (a child killed by a signal posts nothing).
+        while !done.posted() && polls < 1200 {
+            polls += 1;
             std::thread::sleep(Duration::from_millis(50));
-            // SAFETY: as above; a 0 (EOF: the child is gone) or a 'd' ends it.
-            let got = unsafe { libc::read(pipe[0], b.as_mut_ptr().cast(), 1) };
-            if got == 0 || (got == 1 && b[0] == b'd') {
-                break;
-            }
             match ctx.unload() {
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY)) => {
                     refused += 1
@@ -548,8 +532,7 @@ fn rmmod_while_swapping(ctx: &Ctx) -> Outcome {
                 }
             }
         }
-        // SAFETY: our end of the pipe.
-        unsafe { libc::close(pipe[0]) };
+        release.post();
         let exit = wait_child(pid).map_err(err("wait"))?;
         r.map_err(|e| format!("{e} (the child ended {exit:?}, {refused} refused before)"))?;
         ensure(exit == Ok(0) && refused > 0, || {

@@ -7,7 +7,7 @@
 
 use super::paging::{err, map, open, stamp, states, stats};
 use super::{ensure, expect_errno, Ctx, Outcome, Test};
-use crate::dev::{page_size, Space};
+use crate::dev::{page_size, shuffled, Space};
 use crate::kmsg::Kmsg;
 use crate::uapi::{page_state, page_state::Kind};
 
@@ -162,19 +162,6 @@ pub(super) fn verify(m: &crate::dev::Mapping, p: usize, tag: u64) -> Outcome {
         }
     }
     Ok(())
-}
-
-/// A permutation of `0..n` (xorshift, fixed seed).
-pub(super) fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-    let mut v: Vec<usize> = (0..n).collect();
-    let mut x = seed | 1;
-    for i in (1..n).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-    v
 }
 
 fn bad_swap_path(ctx: &Ctx) -> Outcome {
