@@ -50,8 +50,12 @@ modules module: kernel
 	@bash scripts/module.sh $(FLAVOUR)
 endif
 
+# The C samples are built beside the Rust ones, against the C uapi header.
 tools:
 	@$(CARGO) build --release --quiet --workspace --bins
+	@for c in samples/c/*.c; do \
+	  cc -std=c11 -Wall -Wextra -Werror -O2 -I tools/include/uapi "$$c" -o "target/release/$$(basename "$$c" .c)-c" || exit 1; \
+	done
 
 # rustfmt (the kernel's .rustfmt.toml settings) and clippy on everything host-side;
 # the module gets the kernel's own clippy lints in scripts/module.sh.
