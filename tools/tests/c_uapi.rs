@@ -64,16 +64,28 @@ fn rust_size(name: &str) -> usize {
 /// Numeric constants both sides define, with the Rust values.
 fn rust_consts() -> Vec<(&'static str, u64)> {
     vec![
-        ("PAGEARENA_UAPI_VERSION", uapi::PAGEARENA_UAPI_VERSION.into()),
+        (
+            "PAGEARENA_UAPI_VERSION",
+            uapi::PAGEARENA_UAPI_VERSION.into(),
+        ),
         ("PAGEARENA_IOC_MAGIC", uapi::PAGEARENA_IOC_MAGIC.into()),
         ("PAGEARENA_SPACE_MAX_PAGES", uapi::PAGEARENA_SPACE_MAX_PAGES),
         ("PAGEARENA_PAGE_STATE_MAX", uapi::PAGEARENA_PAGE_STATE_MAX),
         ("PAGEARENA_IOC_INFO", uapi::PAGEARENA_IOC_INFO.into()),
         ("PAGEARENA_IOC_STATS", uapi::PAGEARENA_IOC_STATS.into()),
-        ("PAGEARENA_IOC_SPACE_STATS", uapi::PAGEARENA_IOC_SPACE_STATS.into()),
-        ("PAGEARENA_IOC_PAGE_STATE", uapi::PAGEARENA_IOC_PAGE_STATE.into()),
+        (
+            "PAGEARENA_IOC_SPACE_STATS",
+            uapi::PAGEARENA_IOC_SPACE_STATS.into(),
+        ),
+        (
+            "PAGEARENA_IOC_PAGE_STATE",
+            uapi::PAGEARENA_IOC_PAGE_STATE.into(),
+        ),
         ("PAGEARENA_IOC_CLONE", uapi::PAGEARENA_IOC_CLONE.into()),
-        ("PAGEARENA_IOC_SET_FORK_MODE", uapi::PAGEARENA_IOC_SET_FORK_MODE.into()),
+        (
+            "PAGEARENA_IOC_SET_FORK_MODE",
+            uapi::PAGEARENA_IOC_SET_FORK_MODE.into(),
+        ),
         ("PAGEARENA_IOC_PAGEOUT", uapi::PAGEARENA_IOC_PAGEOUT.into()),
         ("PAGEARENA_FORK_SHARED", uapi::PAGEARENA_FORK_SHARED as u64),
         ("PAGEARENA_FORK_COW", uapi::PAGEARENA_FORK_COW as u64),
@@ -114,7 +126,11 @@ fn compile(src: &std::path::Path, out: &std::path::Path) {
 #[test]
 fn c_header_matches_the_rust_uapi() {
     let structs = rust_structs();
-    assert!(structs.len() >= 5, "parsed {} structs from rust/uapi.rs", structs.len());
+    assert!(
+        structs.len() >= 5,
+        "parsed {} structs from rust/uapi.rs",
+        structs.len()
+    );
     let mut c = String::from(
         "#include <stddef.h>\n#include <stdio.h>\n#include <string.h>\n#include <linux/pagearena.h>\n\
          int main(void) {\n",
@@ -127,20 +143,35 @@ fn c_header_matches_the_rust_uapi() {
         let mut off = 0usize;
         for (f, size) in fields {
             off = off.next_multiple_of(*size);
-            writeln!(c, "printf(\"{cn}.{f} %zu\\n\", offsetof(struct {cn}, {f}));").unwrap();
-            writeln!(c, "printf(\"{cn}.{f}.size %zu\\n\", sizeof(((struct {cn} *)0)->{f}));")
-                .unwrap();
+            writeln!(
+                c,
+                "printf(\"{cn}.{f} %zu\\n\", offsetof(struct {cn}, {f}));"
+            )
+            .unwrap();
+            writeln!(
+                c,
+                "printf(\"{cn}.{f}.size %zu\\n\", sizeof(((struct {cn} *)0)->{f}));"
+            )
+            .unwrap();
             want.insert(format!("{cn}.{f}"), off as u64);
             want.insert(format!("{cn}.{f}.size"), *size as u64);
             off += size;
         }
         let size = rust_size(name);
-        assert_eq!(off.next_multiple_of(8), size, "{name}: parsed fields vs size_of");
+        assert_eq!(
+            off.next_multiple_of(8),
+            size,
+            "{name}: parsed fields vs size_of"
+        );
         writeln!(c, "printf(\"sizeof {cn} %zu\\n\", sizeof(struct {cn}));").unwrap();
         want.insert(format!("sizeof {cn}"), size as u64);
     }
     for (name, v) in rust_consts() {
-        writeln!(c, "printf(\"{name} %llu\\n\", (unsigned long long)({name}));").unwrap();
+        writeln!(
+            c,
+            "printf(\"{name} %llu\\n\", (unsigned long long)({name}));"
+        )
+        .unwrap();
         want.insert(name.to_string(), v);
     }
     for (i, e) in entries().into_iter().enumerate() {
@@ -156,7 +187,11 @@ fn c_header_matches_the_rust_uapi() {
                 "WRITABLE" | "DIRTY" => format!("(({e_c} & PAGEARENA_PS_{m}) != 0)"),
                 _ => format!("PAGEARENA_PS_{m}({e_c})"),
             };
-            writeln!(c, "printf(\"entry{i}.{m} %llu\\n\", (unsigned long long){expr});").unwrap();
+            writeln!(
+                c,
+                "printf(\"entry{i}.{m} %llu\\n\", (unsigned long long){expr});"
+            )
+            .unwrap();
             want.insert(format!("entry{i}.{m}"), v);
         }
     }
@@ -189,7 +224,11 @@ fn c_header_matches_the_rust_uapi() {
             g => bad.push(format!("{k}: C {g:?}, Rust {v}")),
         }
     }
-    assert!(bad.is_empty(), "C header disagrees with rust/uapi.rs:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "C header disagrees with rust/uapi.rs:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]

@@ -111,7 +111,13 @@ pub const TESTS: &[Test] = &[
 fn samples(_: &Ctx) -> Outcome {
     let exe = std::env::current_exe().map_err(err("current_exe"))?;
     let dir = exe.parent().ok_or("no directory for the runner")?;
-    for name in ["zero-page", "demand-zero", "cow-clone", "cow-fork", "cow-clone-c"] {
+    for name in [
+        "zero-page",
+        "demand-zero",
+        "cow-clone",
+        "cow-fork",
+        "cow-clone-c",
+    ] {
         let out = std::process::Command::new(dir.join(name))
             .output()
             .map_err(|e| format!("{name} (build it with make tools): {e}"))?;
