@@ -536,6 +536,15 @@ impl Arena {
         (lru.nr_active(), lru.nr_inactive())
     }
 
+    /// Data frames with a swap-cache slot (a walk of the frame table: for
+    /// the statistics, not for the fault path).
+    pub fn nr_swapcache(&self) -> u64 {
+        self.frames
+            .iter()
+            .filter(|f| f.swapcache().is_some())
+            .count() as u64
+    }
+
     /// Free frames and free blocks per order.
     pub fn buddyinfo(&self) -> (usize, [usize; NR_ORDERS]) {
         let b = self.buddy.lock();

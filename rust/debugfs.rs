@@ -74,6 +74,7 @@ fn vmstat(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
     writeln!(f, "nr_swap_used {}", s.nr_swap_used)?;
     writeln!(f, "nr_active {}", s.nr_active)?;
     writeln!(f, "nr_inactive {}", s.nr_inactive)?;
+    writeln!(f, "nr_swapcache {}", s.nr_swapcache)?;
     writeln!(f, "watermark_min {}", s.watermark_min)?;
     writeln!(f, "watermark_low {}", s.watermark_low)?;
     writeln!(f, "watermark_high {}", s.watermark_high)?;
@@ -126,8 +127,8 @@ fn slabinfo(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
 fn spaces(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
     writeln!(
         f,
-        "{:>8} {:>10} {:>10} {:>8} {:>5} mode",
-        "id", "resident", "zero", "pt_nodes", "vmas"
+        "{:>8} {:>10} {:>10} {:>10} {:>8} {:>5} mode",
+        "id", "resident", "zero", "swapped", "pt_nodes", "vmas"
     )?;
     let mut r = Ok(());
     for_each_space(|s| {
@@ -139,10 +140,11 @@ fn spaces(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
             };
             r = writeln!(
                 f,
-                "{:>8} {:>10} {:>10} {:>8} {:>5} {}",
+                "{:>8} {:>10} {:>10} {:>10} {:>8} {:>5} {}",
                 s.get(SpaceWord::Id),
                 s.get(SpaceWord::Resident),
                 s.get(SpaceWord::Zero),
+                s.get(SpaceWord::Swapped),
                 s.get(SpaceWord::PtNodes),
                 s.get(SpaceWord::Vmas),
                 mode

@@ -12,7 +12,7 @@
 //! `ENOTTY`; an unreadable or unwritable argument pointer with `EFAULT`.
 
 /// Version of this API. Bumped on every incompatible change.
-pub const PAGEARENA_UAPI_VERSION: u32 = 4;
+pub const PAGEARENA_UAPI_VERSION: u32 = 5;
 
 /// The ioctl "type" byte of pagearena (free in
 /// `Documentation/userspace-api/ioctl/ioctl-number.rst`).
@@ -275,6 +275,9 @@ pub struct PagearenaStats {
     pub watermark_low: u64,
     /// See `watermark_min`.
     pub watermark_high: u64,
+    /// Data frames that also have a copy in a swap slot (the swap cache):
+    /// taking them out of memory again needs no write.
+    pub nr_swapcache: u64,
 }
 
 /// Answer of [`PAGEARENA_IOC_SPACE_STATS`].

@@ -59,5 +59,6 @@ pub fn stats() -> uapi::PagearenaStats {
         watermark_min: a.wmark.min() as u64,
         watermark_low: a.wmark.low() as u64,
         watermark_high: a.wmark.high() as u64,
+        nr_swapcache: a.nr_swapcache(),
     }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The demo `make run` runs in the guest: load the module, walk through its
-# fault handling (zero page, demand zero, clone, copy-on-write, a swap round
-# trip through a swap file on tmpfs), show the statistics, unload.
+# The demo `make run` runs in the guest: load the module, run every checked
+# demo (zero page, copy-on-write, fork-COW, a swap round trip through a swap
+# file on tmpfs), show the statistics, unload. Fails if a demo's check fails.
 # Usage: scripts/demo.sh path/to/pagearena.ko
 set -euo pipefail
 ko=${1:?usage: scripts/demo.sh pagearena.ko}
@@ -19,16 +19,16 @@ ls -l /dev/pagearena
 echo "== pagearena info"
 "$cli" info
 echo
-echo "== pagearena demo"
-"$cli" demo
+echo "== pagearena demo all"
+"$cli" demo all
 echo
-echo "== pagearena stats --json"
-"$cli" stats --json
+echo "== pagearena stat"
+"$cli" stat
 echo
-echo "== /sys/kernel/debug/pagearena/buddyinfo"
-cat /sys/kernel/debug/pagearena/buddyinfo
-echo "== /sys/kernel/debug/pagearena/slabinfo"
-cat /sys/kernel/debug/pagearena/slabinfo
+echo "== pagearena buddyinfo"
+"$cli" buddyinfo
+echo "== pagearena slabinfo"
+"$cli" slabinfo
 echo "== /sys/kernel/debug/pagearena/swaps"
 cat /sys/kernel/debug/pagearena/swaps
 echo "== kernel log"

@@ -6,7 +6,8 @@ set -euo pipefail
 
 APT_PKGS=(rustc-web rust-web-src rust-web-clippy clang-22 lld-22 llvm-22 libclang-22-dev
   flex bison bc libelf-dev libssl-dev cpio kmod xz-utils make
-  qemu-system-x86 udev busybox-static python3-venv)
+  qemu-system-x86 udev busybox-static python3-venv
+  gcc libc6-dev linux-libc-dev fonts-dejavu-core)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

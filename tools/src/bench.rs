@@ -62,6 +62,65 @@ pub struct Report {
     pub thread_scaling: (f64, f64),
     /// Throughput with 2 processes over 1 (arena, native).
     pub process_scaling: (f64, f64),
+    /// Per-fault latency of first-touch writes.
+    pub latency: Latency,
+}
+
+/// A histogram of per-fault latencies: first-touch writes, each timed alone.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct Latency {
+    /// Upper bound of each bin, nanoseconds (powers of two; the last bin
+    /// holds everything slower).
+    pub bin_ns: Vec<u64>,
+    /// Faults per bin, the arena.
+    pub arena: Vec<u64>,
+    /// Faults per bin, native.
+    pub native: Vec<u64>,
+    /// Median latency, nanoseconds (arena, native).
+    pub median_ns: (u64, u64),
+}
+
+/// Bins of [`Latency`]: up to 2^6 ns .. 2^21 ns, then the rest.
+const LAT_BINS: std::ops::RangeInclusive<u32> = 6..=22;
+
+/// Puts latencies (ns) into [`LAT_BINS`].
+pub fn histogram(ns: &[u64]) -> Vec<u64> {
+    let mut h = vec![0; LAT_BINS.count()];
+    for &v in ns {
+        let bin = (64 - v.max(1).saturating_sub(1).leading_zeros())
+            .clamp(*LAT_BINS.start(), *LAT_BINS.end());
+        h[(bin - LAT_BINS.start()) as usize] += 1;
+    }
+    h
+}
+
+/// Each write's time, on `pages` pages of new memory.
+fn fault_latencies(mem: Mem, pages: usize) -> io::Result<Vec<u64>> {
+    let (s, m) = map(mem, pages)?;
+    let ps = page_size();
+    let mut out = Vec::with_capacity(pages);
+    for p in 0..pages {
+        let t = Instant::now();
+        m.write(p * ps, p as u64 + 1);
+        out.push(t.elapsed().as_nanos() as u64);
+    }
+    drop((s, m));
+    Ok(out)
+}
+
+fn latency(cfg: &Config) -> io::Result<Latency> {
+    let (mut a, mut n) = (Vec::new(), Vec::new());
+    for _ in 0..cfg.rounds.min(3) {
+        a.extend(fault_latencies(Mem::Arena, cfg.pages)?);
+        n.extend(fault_latencies(Mem::Native, cfg.pages)?);
+    }
+    let med = |v: &[u64]| median(v.iter().map(|&x| x as f64).collect()) as u64;
+    Ok(Latency {
+        bin_ns: LAT_BINS.map(|b| 1u64 << b).collect(),
+        arena: histogram(&a),
+        native: histogram(&n),
+        median_ns: (med(&a), med(&n)),
+    })
 }
 
 /// Which memory a workload runs on.
@@ -246,6 +305,8 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> io::Result<Report> {
     };
     let thread_scaling = scale(3);
     let process_scaling = scale(4);
+    progress("per-fault latency");
+    let latency = latency(cfg)?;
     Ok(Report {
         pages: cfg.pages,
         rounds: cfg.rounds,
@@ -257,6 +318,7 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> io::Result<Report> {
         rows,
         thread_scaling,
         process_scaling,
+        latency,
     })
 }
 
@@ -296,4 +358,20 @@ fn processes2_parallel(mem: Mem, pages: usize) -> io::Result<f64> {
     let r = per_sec(pages, t.elapsed().as_secs_f64());
     drop((sa, ma, sb, mb));
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::histogram;
+
+    #[test]
+    fn latencies_fall_in_power_of_two_bins() {
+        // Bin i holds (2^(i+5), 2^(i+6)] ns; the first everything up to 64,
+        // the last everything above 2^21.
+        let h = histogram(&[0, 1, 64, 65, 128, 129, 1 << 21, (1 << 21) + 1, u64::MAX]);
+        assert_eq!(h.len(), 17);
+        assert_eq!((h[0], h[1], h[2]), (3, 2, 1));
+        assert_eq!((h[15], h[16]), (1, 2));
+        assert_eq!(h.iter().sum::<u64>(), 9);
+    }
 }

@@ -23,7 +23,6 @@ use crate::bench::Row;
 use crate::dev::{page_size, shuffled, xorshift, Mapping, Space};
 use crate::kmod;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -217,41 +216,6 @@ fn traces(frames: usize, len: usize) -> Vec<Trace> {
     ]
 }
 
-/// Belady's optimum (MIN) with `frames` frames: misses on pages seen before
-/// (first touches are not major faults).
-fn belady(trace: &[u32], frames: usize) -> u64 {
-    // Next use of each access, from the end.
-    let mut next = vec![usize::MAX; trace.len()];
-    let mut last: HashMap<u32, usize> = HashMap::new();
-    for (i, &p) in trace.iter().enumerate().rev() {
-        next[i] = last.get(&p).copied().unwrap_or(usize::MAX);
-        last.insert(p, i);
-    }
-    // Resident pages keyed by (next use, page): evict the largest.
-    let mut resident: BTreeSet<(usize, u32)> = BTreeSet::new();
-    let mut when: HashMap<u32, usize> = HashMap::new();
-    let mut seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
-    let mut major = 0;
-    for (i, &p) in trace.iter().enumerate() {
-        if let Some(w) = when.remove(&p) {
-            resident.remove(&(w, p));
-        } else {
-            if !seen.insert(p) {
-                major += 1;
-            }
-            if resident.len() >= frames {
-                if let Some(&(w, q)) = resident.iter().next_back() {
-                    resident.remove(&(w, q));
-                    when.remove(&q);
-                }
-            }
-        }
-        resident.insert((next[i], p));
-        when.insert(p, next[i]);
-    }
-    major
-}
-
 /// Runs `trace` as page writes on a fresh space; returns its major faults.
 fn replay(trace: &Trace, span: usize) -> io::Result<u64> {
     let s = Space::open()?;
@@ -339,7 +303,7 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> io::Result<Report> {
                 accesses: t.pages.len(),
                 lru: by_policy[0][i],
                 clock: by_policy[1][i],
-                belady: belady(&t.pages, frames),
+                belady: pagearena_mm::replay::belady(&t.pages, frames),
             })
             .collect();
         Ok(Report {
@@ -364,20 +328,4 @@ pub fn run(cfg: &Config, progress: &mut dyn FnMut(&str)) -> io::Result<Report> {
     let _ = sys_write(&format!("/sys/block/{nz}/reset"), "1");
     let _ = sys_write(&format!("/sys/block/{ARENA_ZRAM}/reset"), "1");
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::belady;
-
-    #[test]
-    fn belady_on_a_loop_keeps_all_but_one_frame_hitting() {
-        // A loop over 4 pages with 3 frames: MIN misses once per pass after
-        // the first (LRU would miss every access).
-        let trace: Vec<u32> = (0..40).map(|i| i % 4).collect();
-        let m = belady(&trace, 3);
-        assert!((9..=14).contains(&m), "{m}");
-        // Everything fits: no major fault.
-        assert_eq!(belady(&trace, 4), 0);
-    }
 }

@@ -31,6 +31,14 @@ impl Space {
         Ok(Self { file })
     }
 
+    /// The space an open file of the device names (an inherited fd, or one
+    /// taken from another process with `pidfd_getfd`).
+    pub fn from_fd(fd: OwnedFd) -> Self {
+        Self {
+            file: File::from(fd),
+        }
+    }
+
     /// The file descriptor.
     pub fn fd(&self) -> i32 {
         self.file.as_raw_fd()
@@ -209,6 +217,54 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping this value owns.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// A pipe two processes signal each other through, one byte a signal.
+pub struct Pipe([i32; 2]);
+
+impl Pipe {
+    /// A new pipe.
+    pub fn new() -> io::Result<Self> {
+        let mut p = [0; 2];
+        // SAFETY: creates a pipe into our array.
+        cvt(unsafe { libc::pipe(p.as_mut_ptr()) })?;
+        Ok(Self(p))
+    }
+
+    /// Posts one signal (a raw syscall: safe in a forked child).
+    pub fn post(&self) {
+        // SAFETY: writes one byte from our stack.
+        unsafe { libc::write(self.0[1], [1u8].as_ptr().cast(), 1) };
+    }
+
+    /// Waits for one signal; false if the other end is gone.
+    pub fn wait(&self) -> bool {
+        let mut b = [0u8];
+        // SAFETY: reads one byte into our stack.
+        unsafe { libc::read(self.0[0], b.as_mut_ptr().cast(), 1) == 1 }
+    }
+
+    /// Whether a byte was posted (it is taken), without waiting.
+    pub fn posted(&self) -> bool {
+        let mut fd = libc::pollfd {
+            fd: self.0[0],
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polls our own fd, with no timeout.
+        let ready = unsafe { libc::poll(&mut fd, 1, 0) } == 1;
+        ready && self.wait()
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        // SAFETY: closes our own fds.
+        unsafe {
+            libc::close(self.0[0]);
+            libc::close(self.0[1]);
+        }
     }
 }
 

@@ -7,8 +7,14 @@ pub mod uapi;
 
 pub mod bench;
 pub mod bench_swap;
+pub mod debugfs;
 pub mod demo;
 pub mod dev;
 pub mod guest;
 pub mod kmod;
 pub mod kmsg;
+pub mod page;
+pub mod plot;
+pub mod replay;
+pub mod stat;
+pub mod top;

@@ -51,3 +51,5 @@ pub mod fuzz;
 pub mod fuzz_fault;
 #[cfg(feature = "std")]
 pub mod host;
+#[cfg(feature = "std")]
+pub mod replay;

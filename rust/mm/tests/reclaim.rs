@@ -7,6 +7,7 @@ use pagearena_mm::host::frame_table;
 use pagearena_mm::lru::{ExactLru, Lru};
 use pagearena_mm::memory::Pfn;
 use pagearena_mm::reclaim::{AllocAction, ReclaimPolicy, Watermarks};
+use pagearena_mm::replay::replay;
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -328,52 +329,14 @@ fn watermark_decisions() {
     assert!(tiny.min() <= tiny.low() && tiny.low() <= tiny.high());
 }
 
-/// Replays `trace` as the arena sees it, without accessed bits: a fault
-/// maps a page (a major fault if it has no frame: the new frame is inserted
-/// and accessed), later accesses through the mapping are invisible, and a
-/// frame the policy ages loses its mapping, so its next access is a soft
-/// fault that reports it. Returns the major faults per page.
-fn simulate_soft(p: &mut dyn ReclaimPolicy, capacity: usize, trace: &[u32]) -> HashMap<u32, usize> {
-    let frames = frame_table(capacity);
-    let mut page_of: Vec<Option<u32>> = vec![None; capacity];
-    let mut frame_of: HashMap<u32, u32> = HashMap::new();
-    let mut mapped: HashSet<u32> = HashSet::new();
-    let mut free: Vec<u32> = (0..capacity as u32).rev().collect();
-    let mut major: HashMap<u32, usize> = HashMap::new();
+/// Major faults per page of `trace` replayed as the arena runs it (no
+/// accessed bits: see `pagearena_mm::replay`), first touches included.
+fn simulate_soft(p: &mut dyn ReclaimPolicy, capacity: usize, trace: &[u32]) -> HashMap<u32, u64> {
+    let mut m = replay(p, capacity, trace).major_per_page;
     for &page in trace {
-        if let Some(&f) = frame_of.get(&page) {
-            if mapped.insert(page) {
-                p.accessed(&frames, Pfn(f));
-            }
-            continue;
-        }
-        *major.entry(page).or_default() += 1;
-        let f = loop {
-            if let Some(f) = free.pop() {
-                break f;
-            }
-            let mut v = [Pfn(0)];
-            let mut aged = Vec::new();
-            let n = p.scan(&frames, 64, &mut v, &mut |pfn| aged.push(pfn.0));
-            for a in aged {
-                if let Some(pg) = page_of[a as usize] {
-                    mapped.remove(&pg);
-                }
-            }
-            if n == 1 {
-                let old = page_of[v[0].idx()].take().unwrap();
-                frame_of.remove(&old);
-                mapped.remove(&old);
-                free.push(v[0].0);
-            }
-        };
-        page_of[f as usize] = Some(page);
-        frame_of.insert(page, f);
-        mapped.insert(page);
-        p.insert(&frames, Pfn(f));
-        p.accessed(&frames, Pfn(f));
+        m.entry(page).or_insert(0);
     }
-    major
+    m
 }
 
 /// The trace of the arena's guest test: `hot` pages read after every 8
@@ -406,13 +369,13 @@ fn soft_fault_aging_keeps_a_hot_set_through_a_cold_sweep() {
             capacity,
             &[warm.clone(), steady.clone()].concat(),
         );
-        let again: usize = (0..hot).map(|h| all[&h] - first[&h]).sum();
+        let again: u64 = (0..hot).map(|h| all[&h] - first[&h]).sum();
         eprintln!(
             "{}: {again} major faults of hot pages in the steady state",
             p.name()
         );
         assert!(
-            again < hot as usize / 4,
+            again < u64::from(hot) / 4,
             "{}: {again} hot pages faulted again",
             p.name()
         );

@@ -1,7 +1,8 @@
 //! `pagearena`: command-line access to `/dev/pagearena`.
 
 use clap::{Parser, Subcommand};
-use pagearena_tools::{dev::Space, uapi};
+use pagearena_tools::{debugfs, demo, dev::Space, page, plot, replay, stat, top, uapi};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -22,18 +23,111 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Show the arena's counters and frames (PAGEARENA_IOC_STATS).
-    Stats {
+    /// Show the arena's counters (PAGEARENA_IOC_STATS), like /proc/vmstat;
+    /// with -w, one line every SECONDS with per-second rates, like vmstat 1.
+    #[command(alias = "stats")]
+    Stat {
+        /// Repeat every SECONDS, printing levels and per-second rates.
+        #[arg(short = 'w', long = "wait", value_name = "SECONDS")]
+        wait: Option<f64>,
+        /// With -w: stop after COUNT lines.
+        #[arg(short = 'n', long, value_name = "COUNT")]
+        count: Option<u64>,
+        /// Print JSON (with -w: one object per line, with the rates).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Free blocks per order of the arena's buddy allocator (debugfs
+    /// pagearena/buddyinfo, like /proc/buddyinfo).
+    Buddyinfo {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Walk through zero page, demand zero, clone and copy-on-write on a
-    /// small space, with a map of its pages after each step.
-    Demo,
+    /// The arena's slab caches (debugfs pagearena/slabinfo, like
+    /// /proc/slabinfo).
+    Slabinfo {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every live space: resident, zero-mapped and swapped pages, page-table
+    /// nodes, VMAs and fork mode (debugfs pagearena/spaces).
+    Spaces {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The state of a space's pages, one line each, like /proc/PID/pagemap
+    /// decoded (PAGEARENA_IOC_PAGE_STATE): untouched, zero frame, frame
+    /// (its pfn and share count) or swap (its slot), writable, dirty.
+    Page {
+        /// The space, by an open file of the device: FD (inherited by this
+        /// command, e.g. `exec 3<>/dev/pagearena; pagearena page 3`) or
+        /// PID/FD (fd FD of process PID, taken with pidfd_getfd: needs the
+        /// right to ptrace it).
+        target: String,
+        /// First page index.
+        #[arg(default_value_t = 0)]
+        start: u64,
+        /// Pages to show.
+        #[arg(default_value_t = 16)]
+        count: u64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what the texts on paging say, checked on the arena: the zero
+    /// page, copy-on-write, fork-COW isolation, a swap round trip and the
+    /// swap cache. Exits non-zero if the arena did not do what it says.
+    Demo {
+        /// Which demo.
+        #[arg(value_enum, default_value_t = demo::Which::All)]
+        which: demo::Which,
+    },
+    /// A live view of the arena: frames by state, buddy free blocks,
+    /// slab caches, fault/reclaim/swap rates, spaces. q quits.
+    Top {
+        /// Print a refreshed text view instead of the terminal UI.
+        #[arg(long)]
+        plain: bool,
+        /// Seconds between updates.
+        #[arg(short = 'd', long, default_value_t = 1.0)]
+        delay: f64,
+        /// Stop after COUNT updates.
+        #[arg(short = 'n', long, value_name = "COUNT")]
+        count: Option<u64>,
+    },
+    /// Replay a page-reference trace (a text file of page numbers) through
+    /// the core's replacement policies, as the arena runs them, for a range
+    /// of memory sizes, against Belady's optimum (opt); print (and plot)
+    /// major faults vs memory size.
+    Replay {
+        /// The trace file (page numbers, white space or commas, # comments;
+        /// - for stdin).
+        trace: PathBuf,
+        /// Policies: lru, clock, fifo (the core's exact LRU, which without
+        /// accessed bits sees fault order) and opt (Belady's optimum).
+        #[arg(long, value_delimiter = ',', default_value = "lru,clock,fifo,opt")]
+        policies: Vec<String>,
+        /// Memory sizes in frames (default: --steps sizes up to the pages
+        /// the trace touches).
+        #[arg(long, value_delimiter = ',')]
+        frames: Vec<usize>,
+        /// Number of memory sizes without --frames.
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Plot to this file (.png or .svg); may be given more than once.
+        #[arg(long)]
+        plot: Vec<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmark the fault path against native anonymous memory, in this
     /// machine and run: first-touch writes, zero-page reads, COW after fork,
-    /// and 2-thread / 2-process scaling. Prints faults per second and ratios.
+    /// 2-thread / 2-process scaling, and per-fault latency. Prints faults per
+    /// second and ratios.
     Bench {
         /// Pages per workload (each COW round needs twice this in the arena).
         #[arg(long, default_value_t = 4096)]
@@ -46,7 +140,11 @@ enum Cmd {
         json: bool,
         /// Also save the JSON report to this file.
         #[arg(long)]
-        save: Option<std::path::PathBuf>,
+        save: Option<PathBuf>,
+        /// Write plots into this directory: bench-throughput and
+        /// bench-latency, each as .png and .svg.
+        #[arg(long, value_name = "DIR")]
+        plot: Option<PathBuf>,
     },
     /// Benchmark swapping: a working set twice the memory, the arena (loaded
     /// here with swap_path=/dev/zram0) against native memory in a memory
@@ -56,7 +154,7 @@ enum Cmd {
     BenchSwap {
         /// The module file to load.
         #[arg(long)]
-        module: std::path::PathBuf,
+        module: PathBuf,
         /// Memory on each side, MiB (the arena; the cgroup's memory.max).
         #[arg(long, default_value_t = 32)]
         mem_mb: usize,
@@ -71,7 +169,11 @@ enum Cmd {
         json: bool,
         /// Also save the JSON report to this file.
         #[arg(long)]
-        save: Option<std::path::PathBuf>,
+        save: Option<PathBuf>,
+        /// Write plots into this directory: swap-throughput and
+        /// swap-policies, each as .png and .svg.
+        #[arg(long, value_name = "DIR")]
+        plot: Option<PathBuf>,
     },
 }
 
@@ -83,118 +185,297 @@ struct InfoOut {
     arena_bytes: u64,
 }
 
+/// A command's failure: what failed, printed once.
+type Res = Result<(), String>;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The one command that runs with the module unloaded (it loads it).
-    if let Cmd::BenchSwap {
-        module,
-        mem_mb,
-        policy_mb,
-        rounds,
-        json,
-        save,
-    } = cli.cmd
-    {
-        let cfg = pagearena_tools::bench_swap::Config {
+    let r = match cli.cmd {
+        // Commands that need no open space of their own.
+        Cmd::BenchSwap {
             module,
             mem_mb,
-            rounds: rounds.max(1),
             policy_mb,
-        };
-        return bench_swap(&cfg, json, save);
-    }
-    let space = match Space::open_path(&cli.device) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "pagearena: cannot open {}: {e} (is the module loaded? are you root?)",
-                cli.device
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    match cli.cmd {
-        Cmd::Stats { json } => match space.stats() {
-            Ok(s) => {
-                print_stats(&s, json);
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("pagearena: STATS ioctl failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Cmd::Demo => match pagearena_tools::demo::run() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("pagearena demo: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Cmd::Bench {
-            pages,
             rounds,
             json,
             save,
-        } => bench(pages, rounds, json, save),
-        Cmd::BenchSwap { .. } => ExitCode::FAILURE,
-        Cmd::Info { json } => match space.info() {
-            Ok(i) => {
-                let out = InfoOut {
-                    uapi_version: i.version,
-                    page_size: i.page_size,
-                    arena_frames: i.arena_frames,
-                    arena_bytes: i.arena_frames * u64::from(i.page_size),
-                };
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-                } else {
-                    println!("uapi version   {}", out.uapi_version);
-                    println!("page size      {} bytes", out.page_size);
-                    println!(
-                        "arena          {} frames ({} MiB)",
-                        out.arena_frames,
-                        out.arena_bytes >> 20
-                    );
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("pagearena: INFO ioctl failed: {e}");
-                ExitCode::FAILURE
-            }
+            plot,
+        } => {
+            let cfg = pagearena_tools::bench_swap::Config {
+                module,
+                mem_mb,
+                rounds: rounds.max(1),
+                policy_mb,
+            };
+            bench_swap(&cfg, json, save, plot)
+        }
+        Cmd::Replay {
+            trace,
+            policies,
+            frames,
+            steps,
+            plot,
+            json,
+        } => replay_cmd(&trace, &policies, frames, steps, &plot, json),
+        Cmd::Buddyinfo { json } => buddyinfo(json),
+        Cmd::Slabinfo { json } => slabinfo(json),
+        Cmd::Spaces { json } => spaces(json),
+        Cmd::Page {
+            target,
+            start,
+            count,
+            json,
+        } => page_cmd(&target, start, count, json),
+        Cmd::Demo { which } => match demo::run(which) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("demo: a check failed (see above)".into()),
+            Err(e) => Err(format!(
+                "demo: {e} (is the module loaded and {} readable?)",
+                uapi::PAGEARENA_DEVICE
+            )),
         },
+        cmd => match Space::open_path(&cli.device) {
+            Err(e) => Err(format!(
+                "cannot open {}: {e} (is the module loaded? are you root?)",
+                cli.device
+            )),
+            Ok(space) => match cmd {
+                Cmd::Info { json } => info(&space, json),
+                Cmd::Stat { wait, count, json } => stat_cmd(&space, wait, count, json),
+                Cmd::Top {
+                    plain,
+                    delay,
+                    count,
+                } => {
+                    top::run(&space, delay.max(0.1), count, plain).map_err(|e| format!("top: {e}"))
+                }
+                Cmd::Bench {
+                    pages,
+                    rounds,
+                    json,
+                    save,
+                    plot,
+                } => {
+                    drop(space);
+                    bench(pages, rounds, json, save, plot)
+                }
+                _ => unreachable!("handled above"),
+            },
+        },
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pagearena: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
+fn print_json(v: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn info(space: &Space, json: bool) -> Res {
+    let i = space
+        .info()
+        .map_err(|e| format!("PAGEARENA_IOC_INFO: {e}"))?;
+    let out = InfoOut {
+        uapi_version: i.version,
+        page_size: i.page_size,
+        arena_frames: i.arena_frames,
+        arena_bytes: i.arena_frames * u64::from(i.page_size),
+    };
+    if json {
+        print_json(&out);
+    } else {
+        println!("uapi version   {}", out.uapi_version);
+        println!("page size      {} bytes", out.page_size);
+        println!(
+            "arena          {} frames ({} MiB)",
+            out.arena_frames,
+            out.arena_bytes >> 20
+        );
+    }
+    Ok(())
+}
+
+fn stat_cmd(space: &Space, wait: Option<f64>, count: Option<u64>, json: bool) -> Res {
+    let read = || {
+        space
+            .stats()
+            .map_err(|e| format!("PAGEARENA_IOC_STATS: {e}"))
+    };
+    let mut prev = read()?;
+    let Some(secs) = wait else {
+        if json {
+            print_json(&stat::json(&prev));
+        } else {
+            print!("{}", stat::table(&prev));
+        }
+        return Ok(());
+    };
+    if secs.is_nan() || secs <= 0.0 {
+        return Err("stat: -w SECONDS must be more than 0".into());
+    }
+    let mut t = std::time::Instant::now();
+    for i in 0.. {
+        if count.is_some_and(|c| i >= c) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        let now = read()?;
+        let dt = t.elapsed().as_secs_f64();
+        t = std::time::Instant::now();
+        if json {
+            let mut v = stat::json(&now);
+            let rates: serde_json::Map<_, _> = stat::rates(&prev, &now, dt)
+                .into_iter()
+                .map(|(k, r)| (format!("{k}_per_sec"), serde_json::Value::from(r)))
+                .collect();
+            v["rates"] = rates.into();
+            println!("{}", serde_json::to_string(&v).unwrap_or_default());
+        } else {
+            let cols = stat::vmstat_columns(&prev, &now, dt);
+            if i % 20 == 0 {
+                println!("{}", stat::vmstat_line(&cols, true));
+            }
+            println!("{}", stat::vmstat_line(&cols, false));
+        }
+        prev = now;
+    }
+    Ok(())
+}
+
+fn buddyinfo(json: bool) -> Res {
+    let text = debugfs::read("buddyinfo").map_err(|e| e.to_string())?;
+    let orders = debugfs::parse_buddyinfo(&text).map_err(|e| e.to_string())?;
+    if json {
+        let free: u64 = orders.iter().enumerate().map(|(o, n)| n << o).sum();
+        print_json(&serde_json::json!({ "free_blocks": orders, "free_frames": free }));
+        return Ok(());
+    }
+    let max = orders.iter().copied().max().unwrap_or(0).max(1);
+    println!(
+        "{:>5} {:>8} {:>10}  free blocks",
+        "order", "blocks", "frames"
+    );
+    for (o, &n) in orders.iter().enumerate() {
+        let w = (n * 40).div_ceil(max) as usize;
+        println!("{o:>5} {n:>8} {:>10}  {}", n << o, "#".repeat(w));
+    }
+    Ok(())
+}
+
+fn slabinfo(json: bool) -> Res {
+    let text = debugfs::read("slabinfo").map_err(|e| e.to_string())?;
+    let slabs = debugfs::parse_slabinfo(&text).map_err(|e| e.to_string())?;
+    if json {
+        print_json(&slabs);
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:>8} {:>8} {:>7} {:>8} {:>8} {:>7}",
+        "cache", "active", "objs", "size", "per slab", "slabs", "frames"
+    );
+    for s in &slabs {
+        println!(
+            "{:<16} {:>8} {:>8} {:>7} {:>8} {:>8} {:>7}",
+            s.name,
+            s.active_objs,
+            s.num_objs,
+            s.objsize,
+            s.objperslab,
+            s.num_slabs,
+            s.num_slabs * s.pagesperslab
+        );
+    }
+    Ok(())
+}
+
+fn spaces(json: bool) -> Res {
+    let text = debugfs::read("spaces").map_err(|e| e.to_string())?;
+    let rows = debugfs::parse_spaces(&text).map_err(|e| e.to_string())?;
+    if json {
+        print_json(&rows);
+        return Ok(());
+    }
+    println!(
+        "{:>8} {:>10} {:>10} {:>10} {:>8} {:>5} mode",
+        "id", "resident", "zero", "swapped", "pt_nodes", "vmas"
+    );
+    for s in &rows {
+        println!(
+            "{:>8} {:>10} {:>10} {:>10} {:>8} {:>5} {}",
+            s.id, s.resident, s.zero, s.swapped, s.pt_nodes, s.vmas, s.mode
+        );
+    }
+    Ok(())
+}
+
+fn page_cmd(target: &str, start: u64, count: u64, json: bool) -> Res {
+    let t = page::parse_target(target)?;
+    let space = page::open(t).map_err(|e| format!("page {target}: {e}"))?;
+    let entries = space
+        .page_state(start, count)
+        .map_err(|e| format!("PAGEARENA_IOC_PAGE_STATE (pages {start}..+{count}): {e}"))?;
+    let rows = page::rows(start, &entries);
+    if json {
+        print_json(&rows);
+    } else {
+        let id = space.space_stats().map(|s| s.id).unwrap_or(0);
+        println!("space {id}, pages {start}..{}", start + count);
+        print!("{}", page::table(&rows));
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr when it is a terminal (indicatif hides itself
+/// otherwise): a spinner with the current step.
+fn spinner() -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
+}
+
 /// Runs a benchmark (`name`, for messages) with progress on stderr, saves
-/// its JSON report to `save`, prints it with `json`; returns the report if
-/// the caller is to print its tables.
+/// its JSON report to `save`, prints it with `json`; returns the report.
 fn run_bench<R: serde::Serialize>(
     name: &str,
     run: impl FnOnce(&mut dyn FnMut(&str)) -> std::io::Result<R>,
     json: bool,
-    save: Option<std::path::PathBuf>,
-) -> Option<R> {
-    let report = match run(&mut |p| eprint!("\r\x1b[K{p}")) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("\npagearena {name}: {e}");
-            return None;
-        }
-    };
-    eprintln!("\r\x1b[K");
+    save: Option<PathBuf>,
+) -> Result<R, String> {
+    let pb = spinner();
+    let report = run(&mut |p| pb.set_message(p.to_string()));
+    pb.finish_and_clear();
+    let report = report.map_err(|e| format!("{name}: {e}"))?;
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
     if let Some(path) = save {
-        if let Err(e) = std::fs::write(&path, &text) {
-            eprintln!("pagearena {name}: cannot save {}: {e}", path.display());
-            return None;
-        }
+        std::fs::write(&path, &text)
+            .map_err(|e| format!("{name}: cannot save {}: {e}", path.display()))?;
     }
     if json {
         println!("{text}");
     }
-    Some(report)
+    Ok(report)
+}
+
+/// Writes plot `name` into `dir` as PNG and SVG with `draw`; says where.
+fn plots(dir: &Path, name: &str, draw: impl Fn(&Path) -> std::io::Result<()>, json: bool) -> Res {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for ext in ["png", "svg"] {
+        let p = dir.join(format!("{name}.{ext}"));
+        draw(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if !json {
+            println!("plot: {}", p.display());
+        }
+    }
+    Ok(())
 }
 
 /// The arena-vs-native table.
@@ -215,18 +496,77 @@ fn print_rows(rows: &[pagearena_tools::bench::Row]) {
     }
 }
 
-fn bench(pages: usize, rounds: usize, json: bool, save: Option<std::path::PathBuf>) -> ExitCode {
+fn throughput_groups(rows: &[pagearena_tools::bench::Row]) -> Vec<plot::Group> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.workload.replace(" (", "\n(").replace(", ", ",\n"),
+                vec![r.arena_per_sec, r.native_per_sec],
+            )
+        })
+        .collect()
+}
+
+fn bench(
+    pages: usize,
+    rounds: usize,
+    json: bool,
+    save: Option<PathBuf>,
+    plot_dir: Option<PathBuf>,
+) -> Res {
     use pagearena_tools::bench;
     if pages < 2 || rounds == 0 {
-        eprintln!("pagearena bench: --pages must be at least 2 and --rounds at least 1");
-        return ExitCode::FAILURE;
+        return Err("bench: --pages must be at least 2 and --rounds at least 1".into());
     }
     let cfg = bench::Config { pages, rounds };
-    let Some(report) = run_bench("bench", |p| bench::run(&cfg, p), json, save) else {
-        return ExitCode::FAILURE;
-    };
+    let report = run_bench("bench", |p| bench::run(&cfg, p), json, save)?;
+    if let Some(dir) = &plot_dir {
+        let groups = throughput_groups(&report.rows);
+        plots(
+            dir,
+            "bench-throughput",
+            |p| {
+                plot::bars(
+                    p,
+                    "fault path: arena vs native (faults/s, higher is better)",
+                    "faults per second",
+                    &["arena", "native"],
+                    &groups,
+                )
+            },
+            json,
+        )?;
+        let l = &report.latency;
+        let lat: Vec<plot::Group> = l
+            .bin_ns
+            .iter()
+            .enumerate()
+            .map(|(i, &ns)| {
+                let label = if ns >= 1000 {
+                    format!("{}us", ns / 1000)
+                } else {
+                    format!("{ns}ns")
+                };
+                (label, vec![l.arena[i] as f64, l.native[i] as f64])
+            })
+            .collect();
+        plots(
+            dir,
+            "bench-latency",
+            |p| {
+                plot::bars(
+                    p,
+                    "per-fault latency, first-touch writes (faults per bin, up to)",
+                    "faults",
+                    &["arena", "native"],
+                    &lat,
+                )
+            },
+            json,
+        )?;
+    }
     if json {
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     println!(
         "{} pages per workload, median of {} rounds, {} CPUs, kernel {}\n",
@@ -240,20 +580,64 @@ fn bench(pages: usize, rounds: usize, json: bool, save: Option<std::path::PathBu
         report.process_scaling.0,
         report.process_scaling.1
     );
-    ExitCode::SUCCESS
+    println!(
+        "per-fault latency (first-touch write), median: arena {} ns, native {} ns",
+        report.latency.median_ns.0, report.latency.median_ns.1
+    );
+    Ok(())
 }
 
 fn bench_swap(
     cfg: &pagearena_tools::bench_swap::Config,
     json: bool,
-    save: Option<std::path::PathBuf>,
-) -> ExitCode {
+    save: Option<PathBuf>,
+    plot_dir: Option<PathBuf>,
+) -> Res {
     let run = |p: &mut dyn FnMut(&str)| pagearena_tools::bench_swap::run(cfg, p);
-    let Some(report) = run_bench("bench-swap", run, json, save) else {
-        return ExitCode::FAILURE;
-    };
+    let report = run_bench("bench-swap", run, json, save)?;
+    if let Some(dir) = &plot_dir {
+        let groups = throughput_groups(&report.rows);
+        plots(
+            dir,
+            "swap-throughput",
+            |p| {
+                plot::bars(
+                    p,
+                    "swapping a working set 2x memory: arena vs native (pages/s)",
+                    "pages per second",
+                    &["arena", "native"],
+                    &groups,
+                )
+            },
+            json,
+        )?;
+        let pol: Vec<plot::Group> = report
+            .policies
+            .iter()
+            .map(|p| {
+                (
+                    p.trace.replace(": ", ":\n"),
+                    vec![p.lru as f64, p.clock as f64, p.belady as f64],
+                )
+            })
+            .collect();
+        plots(
+            dir,
+            "swap-policies",
+            |p| {
+                plot::bars(
+                    p,
+                    "major faults per trace (lower is better)",
+                    "major faults",
+                    &["lru", "clock", "opt (Belady)"],
+                    &pol,
+                )
+            },
+            json,
+        )?;
+    }
     if json {
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     println!(
         "{} MiB on each side, working set {} pages (2x), zram swap on both, median of {} rounds, kernel {}\n",
@@ -274,7 +658,62 @@ fn bench_swap(
             p.trace, p.accesses, p.lru, p.clock, p.belady
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
+}
+
+fn replay_cmd(
+    path: &Path,
+    policies: &[String],
+    frames: Vec<usize>,
+    steps: usize,
+    plot_to: &[PathBuf],
+    json: bool,
+) -> Res {
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))?
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+    };
+    let trace = replay::parse_trace(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if trace.is_empty() {
+        return Err(format!("{}: no page numbers in the trace", path.display()));
+    }
+    for p in policies {
+        if !replay::POLICIES.contains(&p.as_str()) {
+            return Err(format!(
+                "unknown policy {p:?} (known: {})",
+                replay::POLICIES.join(", ")
+            ));
+        }
+    }
+    let distinct = trace.iter().collect::<std::collections::HashSet<_>>().len();
+    let sizes = if frames.is_empty() {
+        replay::default_sizes(distinct, steps)
+    } else {
+        frames
+    };
+    let pb = indicatif::ProgressBar::new((policies.len() * sizes.len()) as u64);
+    let r = replay::run(&trace, policies, &sizes, &mut |i, _| {
+        pb.set_position(i as u64)
+    });
+    pb.finish_and_clear();
+    let r = r.map_err(|e| e.to_string())?;
+    let name = path
+        .file_name()
+        .map_or("stdin".into(), |n| n.to_string_lossy().to_string());
+    for p in plot_to {
+        replay::plot(&r, p, &format!("major faults vs memory: {name}"))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    if json {
+        print_json(&r);
+    } else {
+        print!("{}", replay::table(&r));
+        for p in plot_to {
+            println!("plot: {}", p.display());
+        }
+    }
+    Ok(())
 }
 
 /// A bar for a ratio: 20 columns per 1.0, a `|` at 1.0.
@@ -291,34 +730,83 @@ fn bar(ratio: f64) -> String {
         .to_string()
 }
 
-fn print_stats(s: &uapi::PagearenaStats, json: bool) {
-    let fields: [(&str, u64); 16] = [
-        ("nr_frames", s.nr_frames),
-        ("nr_free", s.nr_free),
-        ("nr_spaces", s.nr_spaces),
-        ("nr_pt_nodes", s.nr_pt_nodes),
-        ("nr_slab_frames", s.nr_slab_frames),
-        ("pgfault", s.pgfault),
-        ("zero_page_fault", s.zero_page_fault),
-        ("demand_zero_fault", s.demand_zero_fault),
-        ("cow_fault", s.cow_fault),
-        ("cow_reuse_fault", s.cow_reuse_fault),
-        ("minor_fault", s.minor_fault),
-        ("oom_fault", s.oom_fault),
-        ("fault_around", s.fault_around),
-        ("space_clone", s.space_clone),
-        ("fork_snapshot", s.fork_snapshot),
-        ("uapi_version", u64::from(s.version)),
-    ];
-    if json {
-        let map: serde_json::Map<String, serde_json::Value> = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&map).unwrap_or_default());
-    } else {
-        for (k, v) in fields {
-            println!("{k:<18} {v}");
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed_and_every_subcommand_has_help() {
+        Cli::command().debug_assert();
+        for sub in Cli::command().get_subcommands() {
+            assert!(
+                sub.get_about().is_some(),
+                "{} has no --help text",
+                sub.get_name()
+            );
         }
+    }
+
+    #[test]
+    fn arguments_parse_as_documented() {
+        let c =
+            Cli::try_parse_from(["pagearena", "stats", "-w", "2", "-n", "3", "--json"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            Cmd::Stat {
+                wait: Some(w),
+                count: Some(3),
+                json: true
+            } if w == 2.0
+        ));
+        let c = Cli::try_parse_from(["pagearena", "demo", "swap"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            Cmd::Demo {
+                which: demo::Which::Swap
+            }
+        ));
+        let c = Cli::try_parse_from(["pagearena", "demo"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            Cmd::Demo {
+                which: demo::Which::All
+            }
+        ));
+        assert!(Cli::try_parse_from(["pagearena", "demo", "nope"]).is_err());
+        let c = Cli::try_parse_from(["pagearena", "page", "123/4", "8", "2"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            Cmd::Page {
+                start: 8,
+                count: 2,
+                ..
+            }
+        ));
+        let c = Cli::try_parse_from([
+            "pagearena",
+            "replay",
+            "t.txt",
+            "--policies",
+            "lru,opt",
+            "--frames",
+            "4,8",
+        ])
+        .unwrap();
+        match c.cmd {
+            Cmd::Replay {
+                policies, frames, ..
+            } => {
+                assert_eq!(policies, ["lru", "opt"]);
+                assert_eq!(frames, [4, 8]);
+            }
+            _ => panic!("not replay"),
+        }
+    }
+
+    #[test]
+    fn ratio_bars_mark_one() {
+        assert_eq!(bar(0.5), format!("{}{}|", "#".repeat(10), " ".repeat(10)));
+        assert_eq!(bar(2.0).len(), 40);
     }
 }

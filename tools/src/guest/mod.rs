@@ -1,6 +1,7 @@
 //! The in-guest test suite: each test is a function that returns `Ok(())` or
 //! a description of what went wrong. `pagearena-test` runs them.
 
+pub mod cli;
 pub mod device;
 pub mod mm_core;
 pub mod paging;
@@ -63,6 +64,7 @@ pub fn all() -> Vec<Test> {
         surface::TESTS,
         swap::TESTS,
         reclaim::TESTS,
+        cli::TESTS,
     ]
     .concat()
 }

@@ -3,6 +3,7 @@
 //! and unload.
 
 use super::{ensure, expect_errno, Ctx, Outcome, Test};
+pub(super) use crate::dev::Pipe;
 use crate::dev::{in_child, page_size, spawn_child, wait_child, Mapping, Space};
 use crate::kmsg::Kmsg;
 use crate::uapi::{self, page_state, page_state::Kind};
@@ -496,57 +497,16 @@ fn shared_mappings(_: &Ctx) -> Outcome {
 }
 
 /// A pipe end pair for lock-step between parent and child.
-pub(super) struct Pipe([i32; 2]);
-
-impl Pipe {
-    pub(super) fn new() -> Result<Self, String> {
-        let mut p = [0; 2];
-        // SAFETY: creates a pipe into our array.
-        crate::dev::cvt(unsafe { libc::pipe(p.as_mut_ptr()) }).map_err(err("pipe"))?;
-        Ok(Self(p))
-    }
-
-    pub(super) fn post(&self) {
-        // SAFETY: writes one byte from our stack.
-        unsafe { libc::write(self.0[1], [1u8].as_ptr().cast(), 1) };
-    }
-
-    pub(super) fn wait(&self) -> bool {
-        let mut b = [0u8];
-        // SAFETY: reads one byte into our stack.
-        unsafe { libc::read(self.0[0], b.as_mut_ptr().cast(), 1) == 1 }
-    }
-
-    /// Whether a byte was posted (it is taken), without waiting.
-    pub(super) fn posted(&self) -> bool {
-        let mut fd = libc::pollfd {
-            fd: self.0[0],
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: polls our own fd, with no timeout.
-        let ready = unsafe { libc::poll(&mut fd, 1, 0) } == 1;
-        ready && self.wait()
-    }
-}
-
-impl Drop for Pipe {
-    fn drop(&mut self) {
-        // SAFETY: closes our own fds.
-        unsafe {
-            libc::close(self.0[0]);
-            libc::close(self.0[1]);
-        }
-    }
-}
-
 fn rmap_zaps_all_processes(_: &Ctx) -> Outcome {
     let ps = page_size();
     let s = open()?;
     let m = map(&s, 2)?;
     m.write(ps, 5);
     let snap = s.clone_space().map_err(err("CLONE"))?;
-    let (to_child, to_parent) = (Pipe::new()?, Pipe::new()?);
+    let (to_child, to_parent) = (
+        Pipe::new().map_err(err("pipe"))?,
+        Pipe::new().map_err(err("pipe"))?,
+    );
     let pid = spawn_child(|| {
         // Map the zero page (page 0) and the shared frame (page 1) here.
         let ok0 = m.read(0) == 0 && m.read(ps) == 5;
@@ -685,7 +645,10 @@ fn fork_shared(_: &Ctx) -> Outcome {
     let s = open()?;
     let m = map(&s, 8)?;
     m.write(0, 1);
-    let (to_child, to_parent) = (Pipe::new()?, Pipe::new()?);
+    let (to_child, to_parent) = (
+        Pipe::new().map_err(err("pipe"))?,
+        Pipe::new().map_err(err("pipe"))?,
+    );
     let pid = spawn_child(|| {
         let ok = m.read(0) == 1;
         m.write(ps, 2);
@@ -785,7 +748,10 @@ fn fork_cow_parent_writes(_: &Ctx) -> Outcome {
     let ps = page_size();
     let n = 32;
     let (_s, m) = cow_space(n)?;
-    let (to_child, to_parent) = (Pipe::new()?, Pipe::new()?);
+    let (to_child, to_parent) = (
+        Pipe::new().map_err(err("pipe"))?,
+        Pipe::new().map_err(err("pipe"))?,
+    );
     let pid = spawn_child(|| {
         to_parent.post();
         to_child.wait();
@@ -1260,14 +1226,15 @@ fn debugfs_files(_: &Ctx) -> Outcome {
     // Page 0 is written; the read of page 1 maps pages 1..=3 (fault-around,
     // bounded by the 4-page VMA).
     ensure(
-        cols.len() == 6
+        cols.len() == 7
             && cols[1] == "1"
             && cols[2] == "3"
-            && cols[4] == "1"
-            && cols[5] == "shared",
+            && cols[3] == "0"
+            && cols[5] == "1"
+            && cols[6] == "shared",
         || {
             format!(
-                "spaces has no line 'id 1 3 nodes 1 shared' for space {}:\n{spaces}",
+                "spaces has no line 'id 1 3 0 nodes 1 shared' for space {}:\n{spaces}",
                 st.id
             )
         },

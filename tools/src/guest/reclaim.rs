@@ -497,7 +497,11 @@ fn rmmod_while_swapping(ctx: &Ctx) -> Outcome {
         // The child posts `ready` once its space is open and `done` once its
         // work is done, then keeps the space open until `release`: every
         // rmmod in between runs while it uses the module.
-        let (ready, done, release) = (Pipe::new()?, Pipe::new()?, Pipe::new()?);
+        let (ready, done, release) = (
+            Pipe::new().map_err(err("pipe"))?,
+            Pipe::new().map_err(err("pipe"))?,
+            Pipe::new().map_err(err("pipe"))?,
+        );
         let pid = spawn_child(|| {
             let s = open();
             ready.post();

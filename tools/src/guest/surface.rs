@@ -199,7 +199,10 @@ fn keeponfork_cow_snapshot(_: &Ctx) -> Outcome {
     let (s, m) = cow_space(n)?;
     m.advise(libc::MADV_KEEPONFORK)
         .map_err(err("MADV_KEEPONFORK"))?;
-    let (to_child, to_parent) = (Pipe::new()?, Pipe::new()?);
+    let (to_child, to_parent) = (
+        Pipe::new().map_err(err("pipe"))?,
+        Pipe::new().map_err(err("pipe"))?,
+    );
     let pid = spawn_child(|| {
         for p in 0..n {
             if m.read(p * ps) != stamp(1, p) {
@@ -240,7 +243,10 @@ fn keeponfork_shared(_: &Ctx) -> Outcome {
     }
     m.advise(libc::MADV_KEEPONFORK)
         .map_err(err("MADV_KEEPONFORK"))?;
-    let (to_child, to_parent) = (Pipe::new()?, Pipe::new()?);
+    let (to_child, to_parent) = (
+        Pipe::new().map_err(err("pipe"))?,
+        Pipe::new().map_err(err("pipe"))?,
+    );
     let pid = spawn_child(|| {
         // Copied PTEs: the child reads the shared space at once.
         for p in 0..n {

@@ -19,7 +19,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define PAGEARENA_UAPI_VERSION 4
+#define PAGEARENA_UAPI_VERSION 5
 #define PAGEARENA_IOC_MAGIC 0xA7
 #define PAGEARENA_DEVICE "/dev/pagearena"
 
@@ -75,6 +75,7 @@ struct pagearena_stats {
 	__u64 watermark_min;
 	__u64 watermark_low;
 	__u64 watermark_high;
+	__u64 nr_swapcache;	/* data frames with a copy in swap (swap cache) */
 };
 
 /* PAGEARENA_IOC_SPACE_STATS: this fd's space. */

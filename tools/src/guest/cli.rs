@@ -1,0 +1,299 @@
+//! The `pagearena` command as users run it: every demo must pass on the
+//! arena; the reporting commands must say what the ioctls and debugfs say;
+//! `top` must draw; `bench` and `replay` must write valid plots.
+
+use super::paging::{err, map, open, stats};
+use super::swap::with_swap;
+use super::{ensure, Ctx, Outcome, Test};
+use crate::dev::page_size;
+use std::process::{Command, Output};
+
+pub const TESTS: &[Test] = &[
+    Test {
+        name: "pagearena demo zero, cow and fork: every check holds on the arena",
+        run: demos,
+    },
+    Test {
+        name: "pagearena demo swap: its checks hold with zram swap, and it fails without swap",
+        run: demo_swap,
+    },
+    Test {
+        name:
+            "pagearena stat: the STATS counters, and -w rates that count the faults made meanwhile",
+        run: stat,
+    },
+    Test {
+        name: "pagearena buddyinfo, slabinfo and spaces agree with STATS and SPACE_STATS",
+        run: debugfs_commands,
+    },
+    Test {
+        name: "pagearena page: a space's pages by inherited FD and by PID/FD",
+        run: page,
+    },
+    Test {
+        name: "pagearena top --plain draws every panel with the live numbers",
+        run: top,
+    },
+    Test {
+        name: "pagearena bench --plot and replay --plot write valid PNG and SVG plots",
+        run: plots,
+    },
+];
+
+/// Runs the `pagearena` beside this runner with `args`.
+fn cli(args: &[&str]) -> Result<Output, String> {
+    let exe = std::env::current_exe().map_err(err("current_exe"))?;
+    let dir = exe.parent().ok_or("no directory for the runner")?;
+    Command::new(dir.join("pagearena"))
+        .args(args)
+        .output()
+        .map_err(|e| format!("pagearena {args:?} (build it with make tools): {e}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `pagearena args`, which must succeed; its stdout.
+fn ok(args: &[&str]) -> Result<String, String> {
+    let o = cli(args)?;
+    ensure(o.status.success(), || {
+        format!("pagearena {}: {}", args.join(" "), text(&o))
+    })?;
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn json(args: &[&str]) -> Result<serde_json::Value, String> {
+    let out = ok(args)?;
+    serde_json::from_str(&out).map_err(|e| format!("pagearena {}: {e}:\n{out}", args.join(" ")))
+}
+
+fn demos(_: &Ctx) -> Outcome {
+    for which in ["zero", "cow", "fork"] {
+        let out = ok(&["demo", which])?;
+        ensure(
+            out.contains(&format!("demo {which}: every check held")) && !out.contains("FAIL"),
+            || format!("demo {which}:\n{out}"),
+        )?;
+    }
+    Ok(())
+}
+
+fn demo_swap(ctx: &Ctx) -> Outcome {
+    // The standard load has no swap: the demo must say so and fail.
+    let o = cli(&["demo", "swap"])?;
+    ensure(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stdout).contains("[FAIL] the arena has swap"),
+        || format!("demo swap without swap: {}", text(&o)),
+    )?;
+    let sys = "/sys/block/zram0";
+    std::fs::write(format!("{sys}/disksize"), "8M").map_err(err("zram0 disksize"))?;
+    let r = with_swap(ctx, 16, "/dev/zram0", || {
+        let out = ok(&["demo", "swap"])?;
+        ensure(
+            out.contains("demo swap: every check held") && !out.contains("FAIL"),
+            || format!("demo swap:\n{out}"),
+        )
+    });
+    let _ = std::fs::write(format!("{sys}/reset"), "1");
+    r
+}
+
+fn stat(_: &Ctx) -> Outcome {
+    let s = open()?;
+    let st = stats(&s)?;
+    let v = json(&["stat", "--json"])?;
+    ensure(
+        v["nr_frames"] == st.nr_frames
+            && v["watermark_high"] == st.watermark_high
+            && v["uapi_version"] == crate::uapi::PAGEARENA_UAPI_VERSION
+            && v["fork_snapshot"] == st.fork_snapshot,
+        || format!("stat --json {v} vs STATS {st:?}"),
+    )?;
+    // Two readings a second apart; 512 pages are first written right after
+    // the first line: the second line's demand-zero rate must count them.
+    use std::io::BufRead;
+    let exe = std::env::current_exe().map_err(err("current_exe"))?;
+    let mut child = Command::new(exe.with_file_name("pagearena"))
+        .args(["stat", "-w", "1", "-n", "2", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(err("pagearena stat -w"))?;
+    let mut lines = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let first = lines.next().transpose().map_err(err("stat -w"))?;
+    let n = 512;
+    let m = map(&s, n)?;
+    for p in 0..n {
+        m.write(p * page_size(), 1);
+    }
+    let second = lines.next().transpose().map_err(err("stat -w"))?;
+    let _ = child.wait();
+    let line = second.unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(line.trim())
+        .map_err(|e| format!("stat -w --json: {e}: {first:?} then {line:?}"))?;
+    let rate = v["rates"]["demand_zero_fault_per_sec"]
+        .as_f64()
+        .unwrap_or(-1.0);
+    // Over an interval of 1 s (up to 1.5 s on a busy guest).
+    ensure(rate >= n as f64 / 1.5 && rate <= n as f64 * 1.05, || {
+        format!("demand_zero_fault_per_sec {rate} for {n} faults in about 1 s: {line}")
+    })?;
+    let out = ok(&["stat", "-w", "0.2", "-n", "2"])?;
+    let lines: Vec<&str> = out.lines().collect();
+    ensure(
+        lines.len() == 3 && lines[0].contains("flt/s") && lines[0].len() == lines[1].len(),
+        || format!("stat -w 0.2 -n 2: a header and 2 lines:\n{out}"),
+    )
+}
+
+fn debugfs_commands(_: &Ctx) -> Outcome {
+    let s = open()?;
+    let m = map(&s, 64)?;
+    for p in 0..40 {
+        m.write(p * page_size(), 1);
+    }
+    let sp = s.space_stats().map_err(err("SPACE_STATS"))?;
+    let st = stats(&s)?;
+    let b = json(&["buddyinfo", "--json"])?;
+    ensure(b["free_frames"] == st.nr_free, || {
+        format!(
+            "buddyinfo free_frames {} vs STATS nr_free {}",
+            b["free_frames"], st.nr_free
+        )
+    })?;
+    let slabs = json(&["slabinfo", "--json"])?;
+    let space_cache = slabs
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "pa_space"))
+        .cloned()
+        .unwrap_or_default();
+    ensure(space_cache["active_objs"] == st.nr_spaces, || {
+        format!("slabinfo pa_space {space_cache} vs {} spaces", st.nr_spaces)
+    })?;
+    let spaces = json(&["spaces", "--json"])?;
+    let me = spaces
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["id"] == sp.id))
+        .cloned()
+        .unwrap_or_default();
+    ensure(
+        me["resident"] == 40 && me["swapped"] == 0 && me["vmas"] == 1 && me["mode"] == "shared",
+        || format!("spaces: {me} for space {} (40 resident, 1 VMA)", sp.id),
+    )?;
+    let out = ok(&["buddyinfo"])?;
+    ensure(out.lines().count() == 12 && out.contains("order"), || {
+        format!("buddyinfo: a header and 11 orders:\n{out}")
+    })
+}
+
+fn page(_: &Ctx) -> Outcome {
+    let s = open()?;
+    let m = map(&s, 8)?;
+    m.write(page_size(), 7);
+    let _ = m.read(3 * page_size());
+    let clone = s.clone_space().map_err(err("CLONE"))?;
+    // An fd the child inherits (dup clears close-on-exec).
+    // SAFETY: dup of our own open fd.
+    let fd = crate::dev::cvt(unsafe { libc::dup(s.fd()) }).map_err(err("dup"))?;
+    let fd_s = fd.to_string();
+    let local = json(&["page", &fd_s, "0", "4", "--json"]);
+    // SAFETY: closes the fd dup'ed above.
+    unsafe { libc::close(fd) };
+    let remote = json(&[
+        "page",
+        &format!("{}/{}", std::process::id(), s.fd()),
+        "0",
+        "4",
+        "--json",
+    ])?;
+    let local = local?;
+    ensure(local == remote, || format!("FD {local} vs PID/FD {remote}"))?;
+    let kinds: Vec<&str> = (0..4)
+        .map(|i| local[i]["kind"].as_str().unwrap_or("?"))
+        .collect();
+    let pfn = s.page_state(1, 1).map_err(err("PAGE_STATE"))?[0];
+    ensure(
+        kinds == ["zero", "frame", "zero", "zero"]
+            && local[1]["share_count"] == 2
+            && local[1]["pfn"] == crate::uapi::page_state::payload(pfn)
+            && local[1]["page"] == 1,
+        || format!("page: {local}"),
+    )?;
+    drop(clone);
+    let o = cli(&["page", "999999/3"])?;
+    ensure(!o.status.success() && !o.stderr.is_empty(), || {
+        format!("page of a process that does not exist: {}", text(&o))
+    })
+}
+
+fn top(_: &Ctx) -> Outcome {
+    let s = open()?;
+    let m = map(&s, 300)?;
+    for p in 0..300 {
+        m.write(p * page_size(), 1);
+    }
+    let id = s.space_stats().map_err(err("SPACE_STATS"))?.id;
+    let out = ok(&["top", "--plain", "-n", "2", "-d", "0.2"])?;
+    for want in [
+        "frames by state",
+        "buddy free blocks per order",
+        "faults/s",
+        "pa_space",
+        "spaces by size",
+    ] {
+        ensure(out.contains(want), || {
+            format!("top --plain lacks {want:?}:\n{out}")
+        })?;
+    }
+    // Two refreshes, and our space with its 300 pages in the table.
+    ensure(
+        out.matches("frames by state").count() == 2
+            && out.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.first() == Some(&id.to_string().as_str()) && f.get(1) == Some(&"300")
+            }),
+        || format!("top --plain: 2 views, space {id} with 300 resident:\n{out}"),
+    )
+}
+
+fn plots(_: &Ctx) -> Outcome {
+    let dir = std::path::PathBuf::from("/run/pagearena-plots");
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_string_lossy().into_owned();
+    ok(&["bench", "--pages", "256", "--rounds", "1", "--plot", &d])?;
+    let trace = dir.join("trace.txt");
+    let t: String = (0..2000).map(|i| format!("{}\n", (i * 7) % 97)).collect();
+    std::fs::write(&trace, t).map_err(err("trace"))?;
+    let (png, svg) = (dir.join("replay.png"), dir.join("replay.svg"));
+    let out = ok(&[
+        "replay",
+        &trace.to_string_lossy(),
+        "--steps",
+        "5",
+        "--plot",
+        &png.to_string_lossy(),
+        "--plot",
+        &svg.to_string_lossy(),
+    ])?;
+    ensure(out.contains("opt") && out.contains("97 pages"), || {
+        format!("replay:\n{out}")
+    })?;
+    let mut files = vec![png, svg];
+    for name in ["bench-throughput", "bench-latency"] {
+        for ext in ["png", "svg"] {
+            files.push(dir.join(format!("{name}.{ext}")));
+        }
+    }
+    for f in &files {
+        let valid = crate::plot::valid(f).map_err(err("plot"))?;
+        ensure(valid, || format!("{} is not a valid plot", f.display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
