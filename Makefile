@@ -21,7 +21,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 endif
 CARGO ?= cargo
 
-.PHONY: all modules module deps kernel tools lint check run vm fuzz bench bench-vm clean distclean-cache help
+.PHONY: all modules module deps kernel tools lint check run vm vm-print fuzz bench bench-vm clean distclean-cache help
 
 all: modules
 
@@ -72,16 +72,35 @@ GUEST_TEST_FLAGS := $(if $(SELFTEST),--selftest $(SELFTEST)) $(TEST_ARGS)
 check:
 	@bash scripts/check.sh $(GUEST_TEST_FLAGS)
 
+# The demo runs on the perf kernel if it is built, else on the debug kernel
+# (building it if need be: the one make check needs), so a newcomer's make run
+# and make check build one kernel between them. FLAVOUR=... chooses.
+ifeq ($(origin FLAVOUR),command line)
+RUN_FLAVOUR = $(FLAVOUR)
+else
+RUN_FLAVOUR = $$(bash scripts/kernel.sh --cached perf >/dev/null && echo perf || echo debug)
+endif
+
 run: deps
-	@$(MAKE) --no-print-directory modules FLAVOUR=perf
-	@$(MAKE) --no-print-directory tools
-	@bash scripts/vm.sh perf -- scripts/demo.sh build/perf/pagearena.ko
+	@f=$(RUN_FLAVOUR); \
+	echo "make run: the demo on the $$f kernel"; \
+	$(MAKE) --no-print-directory modules FLAVOUR=$$f && \
+	$(MAKE) --no-print-directory tools && \
+	bash scripts/vm.sh $$f -- scripts/demo.sh build/$$f/pagearena.ko
+
+# CMD reaches the guest's shell verbatim: $(value) keeps make from expanding
+# its `$`s, and the single quotes (each ' in it written '\'') keep the
+# host's shell out of it. `make vm-print CMD=...` shows what the guest runs.
+VM_CMD = '$(subst ','\'',$(value CMD))'
 
 vm: deps
-	@test -n "$(CMD)" || { echo "usage: make vm CMD='command' [FLAVOUR=debug|perf]"; exit 2; }
+	@test -n $(VM_CMD) || { echo "usage: make vm CMD='command' [FLAVOUR=debug|perf]"; exit 2; }
 	@$(MAKE) --no-print-directory modules FLAVOUR=$(FLAVOUR)
 	@$(MAKE) --no-print-directory tools
-	@bash scripts/vm.sh $(FLAVOUR) -- $(CMD)
+	@bash scripts/vm.sh $(FLAVOUR) --shell $(VM_CMD)
+
+vm-print:
+	@PAGEARENA_VM_PRINT=1 bash scripts/vm.sh $(FLAVOUR) --shell $(VM_CMD)
 
 fuzz:
 	@bash scripts/fuzz.sh $(FUZZ_SECONDS)

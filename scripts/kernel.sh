@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Usage: scripts/kernel.sh FLAVOUR   (debug | perf)
+#        scripts/kernel.sh --cached FLAVOUR: print the build directory if that
+#        kernel is already built (exit 0), else exit 1; never builds.
 # Fetches the Debian linux-source-$PA_KSERIES tree (once), configures it as
 # tinyconfig + scripts/config/base.config + scripts/config/FLAVOUR.config and
 # builds it out of tree, cached under
@@ -9,8 +11,29 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
+cached_only=0
+if [ "${1:-}" = --cached ]; then cached_only=1; shift; fi
 flavour=${1:-debug}
 [ -f "$PA_REPO/scripts/config/$flavour.config" ] || pa_die "unknown flavour '$flavour' (debug or perf)"
+
+# The build directory of this flavour, from the unpacked source (empty if none).
+build_dir() {
+  local src kver hash
+  src=$(readlink -f "$PA_CACHE/src/current-$PA_KSERIES" 2>/dev/null) || return 0
+  [ -f "$src/.pagearena-unpacked" ] || return 0
+  kver=$(make -s -C "$src" kernelversion)
+  # Bump recipe when the way the kernel is built changes (not for edits that don't).
+  hash=$( (echo "recipe 1"; cat "$PA_REPO/scripts/config/base.config" "$PA_REPO/scripts/config/$flavour.config") | sha256sum | cut -c1-12)
+  echo "$PA_CACHE/build/$kver-$flavour-$hash"
+}
+built() { [ -n "$1" ] && [ -f "$1/.pagearena-built" ] && [ -f "$1/arch/x86/boot/bzImage" ]; }
+
+if [ $cached_only = 1 ]; then
+  b=$(build_dir)
+  built "$b" || exit 1
+  echo "$b"
+  exit 0
+fi
 mkdir -p "$PA_CACHE/src" "$PA_CACHE/build"
 
 # One kernel build at a time per cache (two flavours share the source tree).
@@ -54,12 +77,9 @@ if [ ! -f "$PA_CACHE/src/current-$PA_KSERIES/.pagearena-unpacked" ] || [ "${PAGE
 fi
 src=$(readlink -f "$PA_CACHE/src/current-$PA_KSERIES")
 kver=$(make -s -C "$src" kernelversion)
-# Bump when the way the kernel is built changes (not for edits that don't).
-recipe=1
-hash=$( (echo "recipe $recipe"; cat "$PA_REPO/scripts/config/base.config" "$PA_REPO/scripts/config/$flavour.config") | sha256sum | cut -c1-12)
-build="$PA_CACHE/build/$kver-$flavour-$hash"
+build=$(build_dir)
 
-if [ -f "$build/.pagearena-built" ] && [ -f "$build/arch/x86/boot/bzImage" ]; then
+if built "$build"; then
   echo "$build"
   exit 0
 fi
