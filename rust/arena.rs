@@ -16,6 +16,7 @@
 //! itself, and the reclaim that walks spaces, are `crate::vmscan`.
 
 use crate::{
+    fault_trace::FaultTrace,
     frames::KernelFrames,
     mm::{
         buddy::{Buddy, PageAllocator, NR_ORDERS},
@@ -214,6 +215,9 @@ pub struct Arena {
     pub kswapd_wait: CondVar,
     /// Whether there is a reclaim thread (none with `selftest_no_kswapd`).
     kswapd: bool,
+    /// The fault trace (`PAGEARENA_IOC_TRACE`).
+    #[pin]
+    pub trace: FaultTrace,
 }
 
 /// Rounds without progress after which the reclaim thread stops being woken
@@ -375,6 +379,7 @@ impl Arena {
             kswapd_state <- new_spinlock!(KswapdState::default(), "pagearena_kswapd"),
             kswapd_wait <- new_condvar!("pagearena_kswapd_wait"),
             kswapd: cfg.kswapd,
+            trace <- FaultTrace::new(),
         }? Error))
     }
 

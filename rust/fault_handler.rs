@@ -87,6 +87,7 @@ pub fn handle_fault(space: &Space, vmf: &VmFault, mkwrite: bool) -> VmFaultReaso
         Some(i) if i < space.window.pages => i as u64,
         _ => return VmFaultReason::SIGBUS,
     };
+    a.trace.record(space.id as u32, idx);
     // A write (which may need a frame) below the min watermark: reclaim
     // before taking the space's mutex, which reclaim may need
     // (`__alloc_pages_slowpath`). A read needs at most a page-table node:
@@ -381,7 +382,8 @@ fn read_fault(
             return r;
         }
     };
-    if r == VmFaultReason::NOPAGE && a.fault_around > 1 {
+    // Not while the fault trace is on: each page's first access must fault.
+    if r == VmFaultReason::NOPAGE && a.fault_around > 1 && !a.trace.is_on() {
         // Fault-around (`do_fault_around`): map the neighbours in the same
         // aligned window too, as they are, so a sequential reader takes one
         // fault per window instead of one per page. Only pages inside the

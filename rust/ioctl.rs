@@ -32,6 +32,10 @@ unsafe impl FromBytes for uapi::PagearenaPageStateArgs {}
 unsafe impl AsBytes for uapi::PagearenaPageoutArgs {}
 // SAFETY: Integers only, so any bit pattern is a valid value.
 unsafe impl FromBytes for uapi::PagearenaPageoutArgs {}
+// SAFETY: `#[repr(C)]`, two `u32`s then only `u64`s: no padding.
+unsafe impl AsBytes for uapi::PagearenaTraceArgs {}
+// SAFETY: Integers only, so any bit pattern is a valid value.
+unsafe impl FromBytes for uapi::PagearenaTraceArgs {}
 
 /// Pages reported per chunk of a page-state query (one buffer, 32 KiB).
 const PAGE_STATE_CHUNK: u64 = 4096;
@@ -86,6 +90,25 @@ pub fn dispatch(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Re
             check_cmd(cmd, uapi::PAGEARENA_IOC_PAGEOUT)?;
             pageout(&space, arg)
         }
+        uapi::PAGEARENA_NR_TRACE => {
+            check_cmd(cmd, uapi::PAGEARENA_IOC_TRACE)?;
+            trace(arg)
+        }
+        uapi::PAGEARENA_NR_IDLE => {
+            check_cmd(cmd, uapi::PAGEARENA_IOC_IDLE)?;
+            match arg {
+                uapi::PAGEARENA_IDLE_SPACE => space.window.zap_all(),
+                uapi::PAGEARENA_IDLE_ALL => {
+                    // References taken under the registry lock, zaps made
+                    // after it is dropped (it is a leaf).
+                    for s in crate::space::all_spaces()?.iter() {
+                        s.window.zap_all();
+                    }
+                }
+                _ => return Err(EINVAL),
+            }
+            Ok(0)
+        }
         _ => Err(ENOTTY),
     }
 }
@@ -103,6 +126,43 @@ fn pageout(space: &Space, arg: usize) -> Result<isize> {
     // The counts go back even when a write failed part-way.
     write_to_user(arg, &args)?;
     r.map(|()| 0)
+}
+
+/// `PAGEARENA_IOC_TRACE`.
+fn trace(arg: usize) -> Result<isize> {
+    let mut args: uapi::PagearenaTraceArgs = read_from_user(arg)?;
+    if (args.version != 0 && args.version != uapi::PAGEARENA_UAPI_VERSION)
+        || args.flags & !(uapi::PAGEARENA_TRACE_START | uapi::PAGEARENA_TRACE_STOP) != 0
+        || args.flags == uapi::PAGEARENA_TRACE_START | uapi::PAGEARENA_TRACE_STOP
+        || args.count > uapi::PAGEARENA_TRACE_MAX
+    {
+        return Err(EINVAL);
+    }
+    let t = &arena().trace;
+    args.version = uapi::PAGEARENA_UAPI_VERSION;
+    args.lost = 0;
+    if args.flags == uapi::PAGEARENA_TRACE_START {
+        if args.count == 0 {
+            return Err(EINVAL);
+        }
+        t.start(args.count as usize)?;
+        args.count = 0;
+    } else {
+        if args.flags == uapi::PAGEARENA_TRACE_STOP {
+            t.stop();
+        }
+        // Copied out under no spinlock: `buf` may be arena memory. A bad
+        // `buf` is `EFAULT` with the events left in the ring.
+        let buf = args.buf as usize;
+        let (n, lost) = t.read(args.count as usize, |events| {
+            UserSlice::new(UserPtr::from_addr(buf), events.len() * 8)
+                .writer()
+                .write_slice(AsBytes::as_bytes(events))
+        })?;
+        (args.count, args.lost) = (n as u64, lost);
+    }
+    write_to_user(arg, &args)?;
+    Ok(0)
 }
 
 /// `PAGEARENA_IOC_PAGE_STATE`.

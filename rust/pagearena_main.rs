@@ -17,7 +17,7 @@
 //!    `alloc_pages`), [`rmap`] (a space's window of page offsets and its
 //!    zaps), [`vm_ops`] (a safe abstraction of `vm_operations_struct`),
 //!    [`swapfile`] (the backing store of swap), [`kthread`] (a kernel
-//!    thread), [`selftest`];
+//!    thread), [`fault_trace`] (the ring of fault events), [`selftest`];
 //! 2. the arena: [`arena`] (frames, buddy, slab caches, page-table nodes,
 //!    the zero frame, event counters, the LRU lists, watermarks and the
 //!    reclaim thread's wait queue) and [`slab_arc`] (reference-counted
@@ -41,7 +41,7 @@
 //! spinlock and the LRU spinlock are leaves taken under a space's mutex
 //! (faults, snapshots, destroys) or alone, the LRU lock never with the
 //! buddy's (a freed frame leaves the lists before it goes to the buddy);
-//! the reclaim thread's state spinlock is a leaf. Swap I/O runs with no
+//! the reclaim thread's state spinlock and the fault trace's are leaves. Swap I/O runs with no
 //! lock of ours held: under the mmap or VMA read lock for a fault's
 //! swap-in, under nothing for reclaim. The space registry mutex is a leaf:
 //! nothing is taken under it, and it is never taken with a space's mutex
@@ -116,6 +116,7 @@ pub mod debugfs;
 pub mod device;
 pub mod errno;
 pub mod fault_handler;
+pub mod fault_trace;
 pub mod file;
 pub mod frames;
 pub mod ioctl;

@@ -102,6 +102,63 @@ pub const PAGEARENA_NR_CLONE: u32 = 0x05;
 pub const PAGEARENA_NR_SET_FORK_MODE: u32 = 0x06;
 /// Command number of [`PAGEARENA_IOC_PAGEOUT`].
 pub const PAGEARENA_NR_PAGEOUT: u32 = 0x07;
+/// Command number of [`PAGEARENA_IOC_TRACE`].
+pub const PAGEARENA_NR_TRACE: u32 = 0x08;
+/// Command number of [`PAGEARENA_IOC_IDLE`].
+pub const PAGEARENA_NR_IDLE: u32 = 0x09;
+
+/// `PAGEARENA_IOC_TRACE`: the fault trace, a ring of events, one per fault
+/// on any space while it is on: `(space id << 32) | page index` (the low 32
+/// bits of each). `flags` [`PAGEARENA_TRACE_START`]: empty the ring, make it
+/// `count` events long (1 to [`PAGEARENA_TRACE_MAX`], else `EINVAL`) and
+/// record; `count` comes back 0. Otherwise (0, or [`PAGEARENA_TRACE_STOP`]
+/// to stop recording first): move up to `count` of the oldest events to the
+/// user array at `buf` (`EFAULT` if it is bad; at most
+/// [`PAGEARENA_TRACE_MAX`]); `count` comes back as the number moved, `lost`
+/// as the events dropped since the last read because the ring was full.
+/// While the trace is on, read faults map no neighbours (no fault-around),
+/// so each page's first access is seen.
+pub const PAGEARENA_IOC_TRACE: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    PAGEARENA_IOC_MAGIC,
+    PAGEARENA_NR_TRACE,
+    core::mem::size_of::<PagearenaTraceArgs>(),
+);
+
+/// [`PAGEARENA_IOC_TRACE`] flag: start recording into a new ring.
+pub const PAGEARENA_TRACE_START: u32 = 1;
+/// [`PAGEARENA_IOC_TRACE`] flag: stop recording, then read.
+pub const PAGEARENA_TRACE_STOP: u32 = 2;
+/// Most events of the ring and of one read.
+pub const PAGEARENA_TRACE_MAX: u64 = 1 << 22;
+
+/// Argument of [`PAGEARENA_IOC_TRACE`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PagearenaTraceArgs {
+    /// In: 0 or [`PAGEARENA_UAPI_VERSION`]; out: [`PAGEARENA_UAPI_VERSION`].
+    pub version: u32,
+    /// In: 0, [`PAGEARENA_TRACE_START`] or [`PAGEARENA_TRACE_STOP`].
+    pub flags: u32,
+    /// User address of a `u64` array of `count` entries (reads).
+    pub buf: u64,
+    /// In: the ring's size (start) or the array's (reads); out: events moved.
+    pub count: u64,
+    /// Out: events dropped since the last read (the ring was full).
+    pub lost: u64,
+}
+
+/// `PAGEARENA_IOC_IDLE`: zaps the user PTEs of every page of this fd's space
+/// (argument, by value, [`PAGEARENA_IDLE_SPACE`]) or of every space
+/// ([`PAGEARENA_IDLE_ALL`]); anything else is `EINVAL`. Frames and entries
+/// stay: the next access to each page faults and maps it again (a minor or
+/// soft fault), which the fault trace records, as idle page tracking
+/// (`/sys/kernel/mm/page_idle`) makes the next access visible.
+pub const PAGEARENA_IOC_IDLE: u32 = ioc(0, PAGEARENA_IOC_MAGIC, PAGEARENA_NR_IDLE, 0);
+/// [`PAGEARENA_IOC_IDLE`]: this fd's space.
+pub const PAGEARENA_IDLE_SPACE: usize = 0;
+/// [`PAGEARENA_IOC_IDLE`]: every space.
+pub const PAGEARENA_IDLE_ALL: usize = 1;
 
 /// `PAGEARENA_IOC_PAGEOUT`: takes pages `start..start + count` of this fd's
 /// space out of memory now, like `madvise(MADV_PAGEOUT)`: dirty pages are

@@ -87,6 +87,53 @@ impl Space {
         Ok(buf)
     }
 
+    /// `PAGEARENA_IOC_TRACE` with `flags` and `count` on `buf`: the events
+    /// moved and the events lost.
+    pub fn trace_raw(&self, flags: u32, buf: &mut [u64]) -> io::Result<(usize, u64)> {
+        let mut args = uapi::PagearenaTraceArgs {
+            version: uapi::PAGEARENA_UAPI_VERSION,
+            flags,
+            buf: buf.as_mut_ptr() as u64,
+            count: buf.len() as u64,
+            lost: 0,
+        };
+        self.ioctl_raw(uapi::PAGEARENA_IOC_TRACE, &mut args as *mut _ as usize)?;
+        Ok((args.count as usize, args.lost))
+    }
+
+    /// Starts the fault trace with a ring of `events` events.
+    pub fn trace_start(&self, events: u64) -> io::Result<()> {
+        let mut args = uapi::PagearenaTraceArgs {
+            version: uapi::PAGEARENA_UAPI_VERSION,
+            flags: uapi::PAGEARENA_TRACE_START,
+            count: events,
+            ..Default::default()
+        };
+        self.ioctl_raw(uapi::PAGEARENA_IOC_TRACE, &mut args as *mut _ as usize)
+            .map(|_| ())
+    }
+
+    /// Moves up to `max` events of the fault trace out (stopping it first
+    /// with `stop`): the events and the events lost.
+    pub fn trace_read(&self, max: usize, stop: bool) -> io::Result<(Vec<u64>, u64)> {
+        let mut buf = vec![0u64; max];
+        let flags = if stop { uapi::PAGEARENA_TRACE_STOP } else { 0 };
+        let (n, lost) = self.trace_raw(flags, &mut buf)?;
+        buf.truncate(n);
+        Ok((buf, lost))
+    }
+
+    /// `PAGEARENA_IOC_IDLE`: the next access to every page of this space
+    /// (with `all`: of every space) faults again.
+    pub fn idle(&self, all: bool) -> io::Result<()> {
+        let arg = if all {
+            uapi::PAGEARENA_IDLE_ALL
+        } else {
+            uapi::PAGEARENA_IDLE_SPACE
+        };
+        self.ioctl_raw(uapi::PAGEARENA_IOC_IDLE, arg).map(|_| ())
+    }
+
     /// `PAGEARENA_IOC_CLONE`: a new space, a copy-on-write snapshot of this one.
     pub fn clone_space(&self) -> io::Result<Space> {
         let fd = self.ioctl_raw(uapi::PAGEARENA_IOC_CLONE, 0)?;

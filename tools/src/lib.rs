@@ -18,3 +18,4 @@ pub mod plot;
 pub mod replay;
 pub mod stat;
 pub mod top;
+pub mod trace;

@@ -4,7 +4,9 @@
 //! optimum: major faults vs memory size per policy.
 //!
 //! A trace is a text file of page numbers (decimal, or hex with `0x`),
-//! separated by white space or commas; `#` starts a comment.
+//! separated by white space or commas; `#` starts a comment. A reference
+//! may also be `SPACE:PAGE` (what `pagearena trace` writes): each distinct
+//! pair is a page of its own.
 
 use pagearena_mm::{
     clock::Clock,
@@ -18,20 +20,31 @@ use std::io;
 /// Policies `replay` knows, by name.
 pub const POLICIES: [&str; 4] = ["lru", "clock", "fifo", "opt"];
 
-/// A trace's page numbers from its text.
+/// A trace's page numbers from its text (`SPACE:PAGE` pairs numbered from
+/// 2^31 up, in order of first appearance).
 pub fn parse_trace(text: &str) -> Result<Vec<u32>, String> {
     let mut out = Vec::new();
+    let mut pairs: std::collections::HashMap<(u64, u64), u32> = Default::default();
+    let num = |t: &str| match t.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse(),
+    };
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("");
         for tok in line.split(|c: char| c.is_whitespace() || c == ',') {
             if tok.is_empty() {
                 continue;
             }
-            let v = match tok.strip_prefix("0x") {
-                Some(h) => u32::from_str_radix(h, 16),
-                None => tok.parse(),
+            let bad = || format!("line {}: {tok:?} is not a page number", n + 1);
+            let v = match tok.split_once(':') {
+                Some((sp, pg)) => {
+                    let key = (num(sp).map_err(|_| bad())?, num(pg).map_err(|_| bad())?);
+                    let next = (1u32 << 31) + pairs.len() as u32;
+                    *pairs.entry(key).or_insert(next)
+                }
+                None => u32::try_from(num(tok).map_err(|_| bad())?).map_err(|_| bad())?,
             };
-            out.push(v.map_err(|_| format!("line {}: {tok:?} is not a page number", n + 1))?);
+            out.push(v);
         }
     }
     Ok(out)
@@ -180,6 +193,11 @@ mod tests {
         assert_eq!(parse_trace(t), Ok(vec![1, 2, 3, 16, 7]));
         let e = parse_trace("1\n2 x\n").unwrap_err();
         assert!(e.contains("line 2") && e.contains("\"x\""), "{e}");
+        // pagearena trace's SPACE:PAGE pairs: one page per distinct pair.
+        let t = parse_trace("# trace\n7:0\n7:1\n8:0\n7:0\n").unwrap();
+        assert_eq!(t[0], t[3]);
+        assert!(t[0] != t[1] && t[0] != t[2] && t[1] != t[2]);
+        assert!(parse_trace("7:x").is_err() && parse_trace("1:2:3").is_err());
     }
 
     #[test]

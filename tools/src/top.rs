@@ -357,6 +357,74 @@ pub fn plain(m: &Model) -> String {
     s
 }
 
+/// One frame of the terminal view, `w` x `h` cells, as an SVG picture
+/// (for documentation: `pagearena top --svg FILE`).
+pub fn svg(m: &Model, w: u16, h: u16) -> io::Result<String> {
+    use ratatui::{backend::TestBackend, Terminal};
+    let mut t = Terminal::new(TestBackend::new(w, h))?;
+    t.draw(|f| draw(f, m))?;
+    let buf = t.backend().buffer().clone();
+    let color = |c: Color| match c {
+        Color::Red => "#d0453a",
+        Color::Green => "#4caf50",
+        Color::Yellow => "#e0b020",
+        Color::Blue => "#4a7bd0",
+        Color::Magenta => "#b04ab0",
+        Color::Cyan => "#30a8b8",
+        Color::Gray => "#a0a0a0",
+        _ => "#e8e8e8",
+    };
+    let (cw, ch) = (8.4, 17.0);
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" \
+         font-family=\"DejaVu Sans Mono, monospace\" font-size=\"14\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"#1e1e1e\"/>\n",
+        f64::from(w) * cw,
+        f64::from(h) * ch
+    );
+    for y in 0..h {
+        for x in 0..w {
+            let c = &buf[(x, y)];
+            let (fx, fy) = (f64::from(x) * cw, f64::from(y) * ch);
+            if c.bg != Color::Reset {
+                out += &format!(
+                    "<rect x=\"{fx:.1}\" y=\"{fy:.1}\" width=\"{cw}\" height=\"{ch}\" fill=\"{}\"/>\n",
+                    color(c.bg)
+                );
+            }
+            let sym = c.symbol();
+            if sym.trim().is_empty() {
+                continue;
+            }
+            let esc = sym
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
+            out += &format!(
+                "<text x=\"{fx:.1}\" y=\"{:.1}\" fill=\"{}\">{esc}</text>\n",
+                fy + ch * 0.78,
+                color(c.fg)
+            );
+        }
+    }
+    out += "</svg>\n";
+    Ok(out)
+}
+
+/// Writes [`svg`] of two samples of `s`, `interval` apart, to `path`.
+pub fn snapshot(s: &Space, interval: f64, path: &std::path::Path) -> io::Result<()> {
+    let mut m = Model {
+        interval,
+        ..Default::default()
+    };
+    m.push(Sample::read(s)?, interval);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(interval));
+    m.push(Sample::read(s)?, t.elapsed().as_secs_f64());
+    std::fs::write(path, svg(&m, 120, 40)?)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
 /// Whether ratatui can drive this terminal.
 fn tui_ok() -> bool {
     io::stdout().is_terminal()
@@ -541,6 +609,15 @@ mod tests {
         }
         let (big, small) = (s.find("4321").unwrap(), s.find("shared").unwrap());
         assert!(big < small, "space 9 (the biggest) must come first:\n{s}");
+    }
+
+    #[test]
+    fn svg_picture_is_the_screen() {
+        let s = svg(&model(), 120, 40).unwrap();
+        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+        // Every cell is its own text element: the panel titles' letters are there.
+        assert!(s.matches("<text").count() > 500);
+        assert!(s.contains(">q</text>"));
     }
 
     #[test]

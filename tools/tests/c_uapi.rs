@@ -57,6 +57,7 @@ fn rust_size(name: &str) -> usize {
         "PagearenaSpaceStats" => size_of::<uapi::PagearenaSpaceStats>(),
         "PagearenaPageStateArgs" => size_of::<uapi::PagearenaPageStateArgs>(),
         "PagearenaPageoutArgs" => size_of::<uapi::PagearenaPageoutArgs>(),
+        "PagearenaTraceArgs" => size_of::<uapi::PagearenaTraceArgs>(),
         other => panic!("struct {other} in rust/uapi.rs is not known to this test: add it"),
     }
 }
@@ -87,6 +88,13 @@ fn rust_consts() -> Vec<(&'static str, u64)> {
             uapi::PAGEARENA_IOC_SET_FORK_MODE.into(),
         ),
         ("PAGEARENA_IOC_PAGEOUT", uapi::PAGEARENA_IOC_PAGEOUT.into()),
+        ("PAGEARENA_IOC_TRACE", uapi::PAGEARENA_IOC_TRACE.into()),
+        ("PAGEARENA_IOC_IDLE", uapi::PAGEARENA_IOC_IDLE.into()),
+        ("PAGEARENA_TRACE_START", uapi::PAGEARENA_TRACE_START.into()),
+        ("PAGEARENA_TRACE_STOP", uapi::PAGEARENA_TRACE_STOP.into()),
+        ("PAGEARENA_TRACE_MAX", uapi::PAGEARENA_TRACE_MAX),
+        ("PAGEARENA_IDLE_SPACE", uapi::PAGEARENA_IDLE_SPACE as u64),
+        ("PAGEARENA_IDLE_ALL", uapi::PAGEARENA_IDLE_ALL as u64),
         ("PAGEARENA_FORK_SHARED", uapi::PAGEARENA_FORK_SHARED as u64),
         ("PAGEARENA_FORK_COW", uapi::PAGEARENA_FORK_COW as u64),
         ("PAGEARENA_PS_NONE", page_state::Kind::None as u64),
@@ -229,6 +237,29 @@ fn c_header_matches_the_rust_uapi() {
         "C header disagrees with rust/uapi.rs:\n{}",
         bad.join("\n")
     );
+}
+
+#[test]
+fn every_rust_constant_is_checked() {
+    // The numeric constants of rust/uapi.rs (the NR_ numbers are inside the
+    // ioctl numbers; the device path is compared as a string).
+    let src = std::fs::read_to_string(repo().join("rust/uapi.rs")).unwrap();
+    let listed: Vec<&str> = rust_consts().iter().map(|c| c.0).collect();
+    for line in src.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix("pub const ") else {
+            continue;
+        };
+        let name = rest.split(':').next().unwrap();
+        if name.starts_with("PAGEARENA_NR_") || name == "PAGEARENA_DEVICE" {
+            continue;
+        }
+        if name.starts_with("PAGEARENA_") {
+            assert!(
+                listed.contains(&name),
+                "{name} is not compared with the C header"
+            );
+        }
+    }
 }
 
 #[test]

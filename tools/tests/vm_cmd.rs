@@ -11,8 +11,15 @@ fn repo() -> std::path::PathBuf {
 
 fn stdout(c: &mut Command) -> String {
     let o = c.output().expect("run");
-    assert!(o.status.success(), "{c:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap().trim_end_matches('\n').to_string()
+    assert!(
+        o.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .trim_end_matches('\n')
+        .to_string()
 }
 
 #[test]

@@ -97,6 +97,32 @@ enum Cmd {
         /// Stop after COUNT updates.
         #[arg(short = 'n', long, value_name = "COUNT")]
         count: Option<u64>,
+        /// Write one frame of the view (120x40) as an SVG picture to FILE
+        /// and exit.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+    },
+    /// Record the page references of a program on the arena from the
+    /// arena's own fault events, aging every space every --idle-ms so later
+    /// accesses fault again; writes a trace for `pagearena replay`. The
+    /// program must use /dev/pagearena (the samples, the demos, the bench).
+    Trace {
+        /// Write the trace here (default: stdout).
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Milliseconds between agings of every space (0: none, only first
+        /// touches and what reclaim ages are seen).
+        #[arg(long, default_value_t = 20)]
+        idle_ms: u64,
+        /// Events the kernel's ring holds between reads.
+        #[arg(long, default_value_t = 1 << 20)]
+        ring: u64,
+        /// Print the summary as JSON on stderr.
+        #[arg(long)]
+        json: bool,
+        /// The program and its arguments.
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
     },
     /// Replay a page-reference trace (a text file of page numbers) through
     /// the core's replacement policies, as the arena runs them, for a range
@@ -217,6 +243,13 @@ fn main() -> ExitCode {
             plot,
             json,
         } => replay_cmd(&trace, &policies, frames, steps, &plot, json),
+        Cmd::Trace {
+            output,
+            idle_ms,
+            ring,
+            json,
+            cmd,
+        } => trace_cmd(output, idle_ms, ring, json, &cmd),
         Cmd::Buddyinfo { json } => buddyinfo(json),
         Cmd::Slabinfo { json } => slabinfo(json),
         Cmd::Spaces { json } => spaces(json),
@@ -246,9 +279,12 @@ fn main() -> ExitCode {
                     plain,
                     delay,
                     count,
-                } => {
-                    top::run(&space, delay.max(0.1), count, plain).map_err(|e| format!("top: {e}"))
+                    svg,
+                } => match svg {
+                    Some(path) => top::snapshot(&space, delay.max(0.1), &path),
+                    None => top::run(&space, delay.max(0.1), count, plain),
                 }
+                .map_err(|e| format!("top: {e}")),
                 Cmd::Bench {
                     pages,
                     rounds,
@@ -659,6 +695,41 @@ fn bench_swap(
         );
     }
     Ok(())
+}
+
+fn trace_cmd(output: Option<PathBuf>, idle_ms: u64, ring: u64, json: bool, cmd: &[String]) -> Res {
+    let mut out: Box<dyn std::io::Write> = match &output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let (status, sum) = pagearena_tools::trace::run(
+        cmd,
+        &mut out,
+        std::time::Duration::from_millis(idle_ms),
+        ring,
+    )
+    .map_err(|e| format!("trace: {e}"))?;
+    drop(out);
+    if json {
+        eprintln!("{}", serde_json::to_string(&sum).unwrap_or_default());
+    } else {
+        eprintln!(
+            "trace: {} references to {} pages in {} spaces, {} lost, {} aging rounds{}",
+            sum.references,
+            sum.pages,
+            sum.spaces,
+            sum.lost,
+            sum.idle_rounds,
+            output.map_or(String::new(), |p| format!("; written to {}", p.display()))
+        );
+    }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("trace: {} {status}", cmd[0]))
+    }
 }
 
 fn replay_cmd(

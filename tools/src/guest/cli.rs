@@ -4,8 +4,9 @@
 
 use super::paging::{err, map, open, stats};
 use super::swap::with_swap;
-use super::{ensure, Ctx, Outcome, Test};
+use super::{ensure, expect_errno, Ctx, Outcome, Test};
 use crate::dev::page_size;
+use crate::uapi;
 use std::process::{Command, Output};
 
 pub const TESTS: &[Test] = &[
@@ -14,7 +15,7 @@ pub const TESTS: &[Test] = &[
         run: demos,
     },
     Test {
-        name: "pagearena demo swap: its checks hold with zram swap, and it fails without swap",
+        name: "pagearena demo swap and the swap-round-trip sample: checks hold with zram swap; the demo fails without swap",
         run: demo_swap,
     },
     Test {
@@ -29,6 +30,14 @@ pub const TESTS: &[Test] = &[
     Test {
         name: "pagearena page: a space's pages by inherited FD and by PID/FD",
         run: page,
+    },
+    Test {
+        name: "TRACE records each fault in order, IDLE makes the next access fault; a full ring counts lost events; bad input is EINVAL/EFAULT and loses no event",
+        run: trace_ioctls,
+    },
+    Test {
+        name: "pagearena trace records demo cow's first writes in order, and replay reads the trace",
+        run: trace_and_replay,
     },
     Test {
         name: "pagearena top --plain draws every panel with the live numbers",
@@ -99,7 +108,15 @@ fn demo_swap(ctx: &Ctx) -> Outcome {
         ensure(
             out.contains("demo swap: every check held") && !out.contains("FAIL"),
             || format!("demo swap:\n{out}"),
-        )
+        )?;
+        // The sample that does the same in a page of code.
+        let exe = std::env::current_exe().map_err(err("current_exe"))?;
+        let o = Command::new(exe.with_file_name("swap-round-trip"))
+            .output()
+            .map_err(err("swap-round-trip (make tools)"))?;
+        ensure(o.status.success(), || {
+            format!("swap-round-trip: {}", text(&o))
+        })
     });
     let _ = std::fs::write(format!("{sys}/reset"), "1");
     r
@@ -295,5 +312,184 @@ fn plots(_: &Ctx) -> Outcome {
         ensure(valid, || format!("{} is not a valid plot", f.display()))?;
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn trace_ioctls(_: &Ctx) -> Outcome {
+    let ps = page_size();
+    let s = open()?;
+    let m = map(&s, 8)?;
+    for p in 0..8 {
+        m.write(p * ps, p as u64);
+    }
+    let id = s.space_stats().map_err(err("SPACE_STATS"))?.id;
+    let ev = |pages: std::ops::Range<u64>| -> Vec<u64> { pages.map(|p| (id << 32) | p).collect() };
+    let read_all = || (0..8).map(|p| m.read(p * ps)).sum::<u64>();
+    s.trace_start(1024).map_err(err("TRACE start"))?;
+    let r = (|| {
+        read_all();
+        let (none, _) = s.trace_read(64, false).map_err(err("TRACE read"))?;
+        ensure(none.is_empty(), || {
+            format!("mapped pages faulted: {none:x?}")
+        })?;
+        s.idle(false).map_err(err("IDLE"))?;
+        read_all();
+        read_all();
+        // A bad buffer: EFAULT, and the events stay.
+        let mut args = uapi::PagearenaTraceArgs {
+            buf: 8,
+            count: 8,
+            ..Default::default()
+        };
+        expect_errno(
+            "TRACE to a bad buffer",
+            s.ioctl_raw(uapi::PAGEARENA_IOC_TRACE, &mut args as *mut _ as usize),
+            libc::EFAULT,
+        )?;
+        let (got, lost) = s.trace_read(64, false).map_err(err("TRACE read"))?;
+        ensure(got == ev(0..8) && lost == 0, || {
+            format!(
+                "after IDLE, 2 passes over 8 pages: {got:x?} (lost {lost}), want one fault each"
+            )
+        })?;
+        // IDLE of every space reaches this one too.
+        s.idle(true).map_err(err("IDLE all"))?;
+        read_all();
+        let (got, _) = s.trace_read(64, false).map_err(err("TRACE read"))?;
+        ensure(got == ev(0..8), || format!("after IDLE_ALL: {got:x?}"))?;
+        // A ring of 4: the first 4 faults kept, 4 lost.
+        s.trace_start(4).map_err(err("TRACE start"))?;
+        s.idle(false).map_err(err("IDLE"))?;
+        read_all();
+        let (got, lost) = s.trace_read(64, true).map_err(err("TRACE stop"))?;
+        ensure(got == ev(0..4) && lost == 4, || {
+            format!("ring of 4, 8 faults: {got:x?}, lost {lost}")
+        })?;
+        // Stopped: nothing more is recorded.
+        s.idle(false).map_err(err("IDLE"))?;
+        read_all();
+        let (got, _) = s.trace_read(64, false).map_err(err("TRACE read"))?;
+        ensure(got.is_empty(), || format!("recorded after stop: {got:x?}"))?;
+        for (what, args) in [
+            (
+                "both flags",
+                uapi::PagearenaTraceArgs {
+                    flags: 3,
+                    ..Default::default()
+                },
+            ),
+            (
+                "an unknown flag",
+                uapi::PagearenaTraceArgs {
+                    flags: 4,
+                    ..Default::default()
+                },
+            ),
+            (
+                "a bad version",
+                uapi::PagearenaTraceArgs {
+                    version: 99,
+                    ..Default::default()
+                },
+            ),
+            (
+                "a ring of 0",
+                uapi::PagearenaTraceArgs {
+                    flags: uapi::PAGEARENA_TRACE_START,
+                    ..Default::default()
+                },
+            ),
+            (
+                "a ring past the limit",
+                uapi::PagearenaTraceArgs {
+                    flags: uapi::PAGEARENA_TRACE_START,
+                    count: uapi::PAGEARENA_TRACE_MAX + 1,
+                    ..Default::default()
+                },
+            ),
+            (
+                "a read past the limit",
+                uapi::PagearenaTraceArgs {
+                    count: uapi::PAGEARENA_TRACE_MAX + 1,
+                    ..Default::default()
+                },
+            ),
+        ] {
+            let mut a = args;
+            expect_errno(
+                &format!("TRACE with {what}"),
+                s.ioctl_raw(uapi::PAGEARENA_IOC_TRACE, &mut a as *mut _ as usize),
+                libc::EINVAL,
+            )?;
+        }
+        expect_errno(
+            "IDLE 2",
+            s.ioctl_raw(uapi::PAGEARENA_IOC_IDLE, 2),
+            libc::EINVAL,
+        )
+    })();
+    let _ = s.trace_read(0, true);
+    r
+}
+
+fn trace_and_replay(_: &Ctx) -> Outcome {
+    let exe = std::env::current_exe().map_err(err("current_exe"))?;
+    let cli_path = exe.with_file_name("pagearena");
+    let file = "/run/pagearena-trace.txt";
+    let o = cli(&[
+        "trace",
+        "-o",
+        file,
+        "--idle-ms",
+        "5",
+        "--",
+        &cli_path.to_string_lossy(),
+        "demo",
+        "cow",
+    ])?;
+    ensure(o.status.success(), || {
+        format!("pagearena trace -- pagearena demo cow: {}", text(&o))
+    })?;
+    let t = std::fs::read_to_string(file).map_err(err(file))?;
+    let refs: Vec<(u64, u64)> = t
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (a, b) = l.split_once(':')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect();
+    // Space a of the demo writes pages 0..16 first: its first 16 pages, in
+    // order of first reference (an aging between a fault and the access it
+    // let through may record a page twice).
+    let spaces: std::collections::BTreeSet<u64> = refs.iter().map(|r| r.0).collect();
+    let in_order = spaces.iter().any(|&sp| {
+        let mut first: Vec<u64> = Vec::new();
+        for r in refs.iter().filter(|r| r.0 == sp) {
+            if !first.contains(&r.1) {
+                first.push(r.1);
+            }
+        }
+        first.len() >= 16 && first[..16] == (0..16).collect::<Vec<_>>()
+    });
+    ensure(in_order && spaces.len() >= 2, || {
+        format!(
+            "no space of the trace starts with pages 0..16 in order ({} spaces):\n{t}",
+            spaces.len()
+        )
+    })?;
+    let distinct: std::collections::HashSet<_> = refs.iter().collect();
+    let v = json(&["replay", file, "--frames", "4,16,64", "--json"])?;
+    ensure(
+        v["accesses"] == refs.len() && v["distinct"] == distinct.len(),
+        || {
+            format!(
+                "replay of {} references to {} pages: {v}",
+                refs.len(),
+                distinct.len()
+            )
+        },
+    )?;
+    let _ = std::fs::remove_file(file);
     Ok(())
 }

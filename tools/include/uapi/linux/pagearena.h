@@ -119,6 +119,27 @@ struct pagearena_pageout_args {
 	__u64 busy;		/* out: left: shared with another space, or raced */
 };
 
+/*
+ * PAGEARENA_IOC_TRACE: the fault trace, one event per fault on any space
+ * while on: (space id << 32) | page index. PAGEARENA_TRACE_START makes a ring
+ * of count events and records; otherwise (0, or PAGEARENA_TRACE_STOP to stop
+ * first) moves up to count of the oldest events to buf, count out = moved.
+ */
+struct pagearena_trace_args {
+	__u32 version;		/* in: 0 or PAGEARENA_UAPI_VERSION */
+	__u32 flags;		/* 0, PAGEARENA_TRACE_START or PAGEARENA_TRACE_STOP */
+	__u64 buf;		/* user address of count __u64 (reads) */
+	__u64 count;		/* in: ring size (start) or array size; out: moved */
+	__u64 lost;		/* out: dropped since the last read (ring full) */
+};
+
+#define PAGEARENA_TRACE_START 1
+#define PAGEARENA_TRACE_STOP 2
+#define PAGEARENA_TRACE_MAX (1ULL << 22)
+/* PAGEARENA_IOC_IDLE argument, by value: this fd's space, or every space. */
+#define PAGEARENA_IDLE_SPACE 0
+#define PAGEARENA_IDLE_ALL 1
+
 #define PAGEARENA_IOC_INFO	 _IOR(PAGEARENA_IOC_MAGIC, 0x01, struct pagearena_info)
 #define PAGEARENA_IOC_STATS	 _IOR(PAGEARENA_IOC_MAGIC, 0x02, struct pagearena_stats)
 #define PAGEARENA_IOC_SPACE_STATS _IOR(PAGEARENA_IOC_MAGIC, 0x03, struct pagearena_space_stats)
@@ -128,6 +149,9 @@ struct pagearena_pageout_args {
 /* Argument by value: PAGEARENA_FORK_SHARED or PAGEARENA_FORK_COW. */
 #define PAGEARENA_IOC_SET_FORK_MODE _IO(PAGEARENA_IOC_MAGIC, 0x06)
 #define PAGEARENA_IOC_PAGEOUT	 _IOWR(PAGEARENA_IOC_MAGIC, 0x07, struct pagearena_pageout_args)
+#define PAGEARENA_IOC_TRACE	 _IOWR(PAGEARENA_IOC_MAGIC, 0x08, struct pagearena_trace_args)
+/* Zap the PTEs (frames stay): the next access to each page faults again. */
+#define PAGEARENA_IOC_IDLE	 _IO(PAGEARENA_IOC_MAGIC, 0x09)
 
 #define PAGEARENA_FORK_SHARED 0	/* a fork() child shares the space */
 #define PAGEARENA_FORK_COW 1	/* a fork() child gets a COW snapshot */
