@@ -285,6 +285,25 @@ fn compare(
 
 /// Runs every workload.
 pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> io::Result<Report> {
+    // The COW workload holds twice the pages: all of it must fit above the
+    // high watermark, or the numbers measure reclaim, not the fault path.
+    let st = Space::open()?.stats()?;
+    let usable = st
+        .nr_frames
+        .saturating_sub(st.watermark_high + st.nr_pt_nodes + 64);
+    if 2 * cfg.pages as u64 > usable {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--pages {} needs {} frames (COW doubles it), the arena has {usable} free above its \
+                 high watermark: the numbers would measure reclaim; use --pages {} or load the \
+                 module with a bigger arena_mb",
+                cfg.pages,
+                2 * cfg.pages,
+                usable / 2
+            ),
+        ));
+    }
     let rows = vec![
         compare("first-touch write", cfg, first_touch, &mut progress)?,
         compare("zero-page read", cfg, zero_read, &mut progress)?,

@@ -12,16 +12,58 @@ use std::sync::OnceLock;
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 const SIZE: (u32, u32) = (900, 560);
 
+const MONO: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf";
+
 fn font() -> io::Result<()> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
-        let bytes =
-            std::fs::read(FONT).map_err(|e| format!("{FONT}: {e} (install fonts-dejavu-core)"))?;
-        plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into()))
-            .map_err(|_| format!("{FONT}: not a font plotters can use"))
+        for (family, path) in [("sans-serif", FONT), ("monospace", MONO)] {
+            let bytes = std::fs::read(path)
+                .map_err(|e| format!("{path}: {e} (install fonts-dejavu-core)"))?;
+            plotters::style::register_font(family, FontStyle::Normal, Box::leak(bytes.into()))
+                .map_err(|_| format!("{path}: not a font plotters can use"))?;
+        }
+        Ok(())
     })
     .clone()
     .map_err(io::Error::other)
+}
+
+/// One cell of a character screen: its text and colours.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// What the cell shows.
+    pub sym: String,
+    /// Text colour.
+    pub fg: (u8, u8, u8),
+    /// Background colour, if not the screen's.
+    pub bg: Option<(u8, u8, u8)>,
+}
+
+/// Draws a character screen of `cols` x `rows` cells (row by row) as a PNG.
+pub fn screen(path: &Path, cols: usize, rows: usize, cells: &[Cell]) -> io::Result<()> {
+    font()?;
+    let (cw, ch) = (9i32, 18i32);
+    let size = ((cols as i32 * cw) as u32, (rows as i32 * ch) as u32);
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&RGBColor(30, 30, 30)).map_err(err)?;
+    for (i, c) in cells.iter().enumerate().take(cols * rows) {
+        let (x, y) = ((i % cols) as i32 * cw, (i / cols) as i32 * ch);
+        if let Some((r, g, b)) = c.bg {
+            root.draw(&Rectangle::new(
+                [(x, y), (x + cw, y + ch)],
+                RGBColor(r, g, b).filled(),
+            ))
+            .map_err(err)?;
+        }
+        if !c.sym.trim().is_empty() {
+            let (r, g, b) = c.fg;
+            let style = ("monospace", 15).into_font().color(&RGBColor(r, g, b));
+            root.draw(&Text::new(c.sym.clone(), (x, y + 1), style))
+                .map_err(err)?;
+        }
+    }
+    root.present().map_err(err)
 }
 
 fn err(e: impl std::fmt::Display) -> io::Error {
@@ -55,6 +97,8 @@ pub fn lines(path: &Path, title: &str, x: &str, y: &str, series: &[Series]) -> i
                 c.configure_mesh()
                     .x_desc(x)
                     .y_desc(y)
+                    .x_label_formatter(&|v| format!("{v:.0}"))
+                    .y_label_formatter(&|v| format!("{v:.0}"))
                     .label_style(("sans-serif", 14))
                     .draw()
                     .map_err(|e| e.to_string())?;
@@ -115,6 +159,7 @@ pub fn bars(path: &Path, title: &str, y: &str, bars: &[&str], groups: &[Group]) 
                         }
                     })
                     .y_desc(y)
+                    .y_label_formatter(&|v| format!("{v:.0}"))
                     .label_style(("sans-serif", 13))
                     .draw()
                     .map_err(|e| e.to_string())?;

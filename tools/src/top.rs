@@ -357,24 +357,43 @@ pub fn plain(m: &Model) -> String {
     s
 }
 
-/// One frame of the terminal view, `w` x `h` cells, as an SVG picture
-/// (for documentation: `pagearena top --svg FILE`).
-pub fn svg(m: &Model, w: u16, h: u16) -> io::Result<String> {
+fn rgb(c: Color) -> (u8, u8, u8) {
+    match c {
+        Color::Red => (208, 69, 58),
+        Color::Green => (76, 175, 80),
+        Color::Yellow => (224, 176, 32),
+        Color::Blue => (74, 123, 208),
+        Color::Magenta => (176, 74, 176),
+        Color::Cyan => (48, 168, 184),
+        Color::Gray => (160, 160, 160),
+        _ => (232, 232, 232),
+    }
+}
+
+/// One frame of the terminal view, `w` x `h` cells, row by row.
+pub fn cells(m: &Model, w: u16, h: u16) -> io::Result<Vec<crate::plot::Cell>> {
     use ratatui::{backend::TestBackend, Terminal};
     let mut t = Terminal::new(TestBackend::new(w, h))?;
     t.draw(|f| draw(f, m))?;
     let buf = t.backend().buffer().clone();
-    let color = |c: Color| match c {
-        Color::Red => "#d0453a",
-        Color::Green => "#4caf50",
-        Color::Yellow => "#e0b020",
-        Color::Blue => "#4a7bd0",
-        Color::Magenta => "#b04ab0",
-        Color::Cyan => "#30a8b8",
-        Color::Gray => "#a0a0a0",
-        _ => "#e8e8e8",
-    };
+    let mut out = Vec::with_capacity(usize::from(w) * usize::from(h));
+    for y in 0..h {
+        for x in 0..w {
+            let c = &buf[(x, y)];
+            out.push(crate::plot::Cell {
+                sym: c.symbol().to_string(),
+                fg: rgb(c.fg),
+                bg: (c.bg != Color::Reset).then(|| rgb(c.bg)),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// [`cells`] as an SVG picture.
+pub fn svg(m: &Model, w: u16, h: u16) -> io::Result<String> {
     let (cw, ch) = (8.4, 17.0);
+    let hex = |(r, g, b): (u8, u8, u8)| format!("#{r:02x}{g:02x}{b:02x}");
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" \
          font-family=\"DejaVu Sans Mono, monospace\" font-size=\"14\">\n\
@@ -382,47 +401,55 @@ pub fn svg(m: &Model, w: u16, h: u16) -> io::Result<String> {
         f64::from(w) * cw,
         f64::from(h) * ch
     );
-    for y in 0..h {
-        for x in 0..w {
-            let c = &buf[(x, y)];
-            let (fx, fy) = (f64::from(x) * cw, f64::from(y) * ch);
-            if c.bg != Color::Reset {
-                out += &format!(
-                    "<rect x=\"{fx:.1}\" y=\"{fy:.1}\" width=\"{cw}\" height=\"{ch}\" fill=\"{}\"/>\n",
-                    color(c.bg)
-                );
-            }
-            let sym = c.symbol();
-            if sym.trim().is_empty() {
-                continue;
-            }
-            let esc = sym
-                .replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;");
+    for (i, c) in cells(m, w, h)?.iter().enumerate() {
+        let (fx, fy) = (
+            (i % usize::from(w)) as f64 * cw,
+            (i / usize::from(w)) as f64 * ch,
+        );
+        if let Some(bg) = c.bg {
             out += &format!(
-                "<text x=\"{fx:.1}\" y=\"{:.1}\" fill=\"{}\">{esc}</text>\n",
-                fy + ch * 0.78,
-                color(c.fg)
+                "<rect x=\"{fx:.1}\" y=\"{fy:.1}\" width=\"{cw}\" height=\"{ch}\" fill=\"{}\"/>\n",
+                hex(bg)
             );
         }
+        if c.sym.trim().is_empty() {
+            continue;
+        }
+        let esc = c
+            .sym
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        out += &format!(
+            "<text x=\"{fx:.1}\" y=\"{:.1}\" fill=\"{}\">{esc}</text>\n",
+            fy + ch * 0.78,
+            hex(c.fg)
+        );
     }
     out += "</svg>\n";
     Ok(out)
 }
 
-/// Writes [`svg`] of two samples of `s`, `interval` apart, to `path`.
-pub fn snapshot(s: &Space, interval: f64, path: &std::path::Path) -> io::Result<()> {
+/// Writes a picture of the view (120x40 cells) after `samples` (at least
+/// 2) samples of `s`, `interval` apart, to `path`: SVG for `.svg`, PNG
+/// otherwise.
+pub fn snapshot(s: &Space, interval: f64, samples: u64, path: &std::path::Path) -> io::Result<()> {
     let mut m = Model {
         interval,
         ..Default::default()
     };
     m.push(Sample::read(s)?, interval);
-    let t = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(interval));
-    m.push(Sample::read(s)?, t.elapsed().as_secs_f64());
-    std::fs::write(path, svg(&m, 120, 40)?)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    for _ in 1..samples.max(2) {
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(interval));
+        m.push(Sample::read(s)?, t.elapsed().as_secs_f64());
+    }
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    if path.extension().is_some_and(|e| e == "svg") {
+        std::fs::write(path, svg(&m, 120, 40)?).map_err(named)
+    } else {
+        crate::plot::screen(path, 120, 40, &cells(&m, 120, 40)?).map_err(named)
+    }
 }
 
 /// Whether ratatui can drive this terminal.
@@ -618,6 +645,14 @@ mod tests {
         // Every cell is its own text element: the panel titles' letters are there.
         assert!(s.matches("<text").count() > 500);
         assert!(s.contains(">q</text>"));
+    }
+
+    #[test]
+    fn png_picture_is_valid() {
+        let p = std::env::temp_dir().join(format!("pagearena-top-{}.png", std::process::id()));
+        crate::plot::screen(&p, 120, 40, &cells(&model(), 120, 40).unwrap()).unwrap();
+        assert!(crate::plot::valid(&p).unwrap());
+        std::fs::remove_file(&p).unwrap();
     }
 
     #[test]

@@ -97,10 +97,10 @@ enum Cmd {
         /// Stop after COUNT updates.
         #[arg(short = 'n', long, value_name = "COUNT")]
         count: Option<u64>,
-        /// Write one frame of the view (120x40) as an SVG picture to FILE
-        /// and exit.
+        /// Write a picture of the view (120x40) to FILE (.svg or .png),
+        /// after -n samples (default 2) -d apart, and exit.
         #[arg(long, value_name = "FILE")]
-        svg: Option<PathBuf>,
+        picture: Option<PathBuf>,
     },
     /// Record the page references of a program on the arena from the
     /// arena's own fault events, aging every space every --idle-ms so later
@@ -279,9 +279,9 @@ fn main() -> ExitCode {
                     plain,
                     delay,
                     count,
-                    svg,
-                } => match svg {
-                    Some(path) => top::snapshot(&space, delay.max(0.1), &path),
+                    picture,
+                } => match picture {
+                    Some(path) => top::snapshot(&space, delay.max(0.1), count.unwrap_or(2), &path),
                     None => top::run(&space, delay.max(0.1), count, plain),
                 }
                 .map_err(|e| format!("top: {e}")),
@@ -398,7 +398,7 @@ fn buddyinfo(json: bool) -> Res {
     );
     for (o, &n) in orders.iter().enumerate() {
         let w = (n * 40).div_ceil(max) as usize;
-        println!("{o:>5} {n:>8} {:>10}  {}", n << o, "#".repeat(w));
+        println!("{}", format!("{o:>5} {n:>8} {:>10}  {}", n << o, "#".repeat(w)).trim_end());
     }
     Ok(())
 }
@@ -534,12 +534,7 @@ fn print_rows(rows: &[pagearena_tools::bench::Row]) {
 
 fn throughput_groups(rows: &[pagearena_tools::bench::Row]) -> Vec<plot::Group> {
     rows.iter()
-        .map(|r| {
-            (
-                r.workload.replace(" (", "\n(").replace(", ", ",\n"),
-                vec![r.arena_per_sec, r.native_per_sec],
-            )
-        })
+        .map(|r| (r.workload.clone(), vec![r.arena_per_sec, r.native_per_sec]))
         .collect()
 }
 
@@ -573,15 +568,17 @@ fn bench(
             json,
         )?;
         let l = &report.latency;
-        let lat: Vec<plot::Group> = l
-            .bin_ns
-            .iter()
-            .enumerate()
-            .map(|(i, &ns)| {
-                let label = if ns >= 1000 {
-                    format!("{}us", ns / 1000)
-                } else {
-                    format!("{ns}ns")
+        // The bins from the first to the last that any fault fell in.
+        let used = |i: &usize| l.arena[*i] + l.native[*i] > 0;
+        let first = (0..l.bin_ns.len()).find(used).unwrap_or(0);
+        let last = (0..l.bin_ns.len()).rev().find(used).unwrap_or(0);
+        let lat: Vec<plot::Group> = (first..=last)
+            .map(|i| {
+                let ns = l.bin_ns[i];
+                let label = match ns {
+                    0..1_000 => format!("{ns} ns"),
+                    1_000..1_000_000 => format!("{} us", ns / 1_000),
+                    _ => format!("{} ms", ns / 1_000_000),
                 };
                 (label, vec![l.arena[i] as f64, l.native[i] as f64])
             })
@@ -652,7 +649,7 @@ fn bench_swap(
             .iter()
             .map(|p| {
                 (
-                    p.trace.replace(": ", ":\n"),
+                    p.trace.clone(),
                     vec![p.lru as f64, p.clock as f64, p.belady as f64],
                 )
             })

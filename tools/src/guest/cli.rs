@@ -44,7 +44,7 @@ pub const TESTS: &[Test] = &[
         run: top,
     },
     Test {
-        name: "pagearena bench --plot and replay --plot write valid PNG and SVG plots",
+        name: "pagearena bench --plot, replay --plot and top --picture write valid PNG and SVG files",
         run: plots,
     },
 ];
@@ -302,6 +302,19 @@ fn plots(_: &Ctx) -> Outcome {
         format!("replay:\n{out}")
     })?;
     let mut files = vec![png, svg];
+    for ext in ["png", "svg"] {
+        let p = dir.join(format!("top.{ext}"));
+        ok(&[
+            "top",
+            "--picture",
+            &p.to_string_lossy(),
+            "-d",
+            "0.2",
+            "-n",
+            "3",
+        ])?;
+        files.push(p);
+    }
     for name in ["bench-throughput", "bench-latency"] {
         for ext in ["png", "svg"] {
             files.push(dir.join(format!("{name}.{ext}")));
