@@ -56,6 +56,11 @@ impl MiscDevice for Device {
     fn ioctl(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         crate::ioctl::dispatch(space, file, cmd, arg)
     }
+
+    fn release(space: SpaceArc, _file: &File) {
+        // A fault trace this file started stops, and its ring goes.
+        crate::arena::arena().trace.release(space.id);
+    }
 }
 
 /// The VMA callbacks of every mapping of a space.

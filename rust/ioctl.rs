@@ -92,17 +92,22 @@ pub fn dispatch(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Re
         }
         uapi::PAGEARENA_NR_TRACE => {
             check_cmd(cmd, uapi::PAGEARENA_IOC_TRACE)?;
-            trace(arg)
+            trace(&space, arg)
         }
         uapi::PAGEARENA_NR_IDLE => {
             check_cmd(cmd, uapi::PAGEARENA_IOC_IDLE)?;
             match arg {
+                // Our own file keeps the window's mapping alive.
                 uapi::PAGEARENA_IDLE_SPACE => space.window.zap_all(),
                 uapi::PAGEARENA_IDLE_ALL => {
-                    // References taken under the registry lock, zaps made
-                    // after it is dropped (it is a leaf).
+                    if !capable_sys_admin() {
+                        return Err(EPERM);
+                    }
+                    // References taken under the registry lock (a leaf),
+                    // zaps made after it is dropped, each only while a VMA
+                    // (so a file) keeps that space's mapping alive.
                     for s in crate::space::all_spaces()?.iter() {
-                        s.window.zap_all();
+                        s.zap_all_if_mapped();
                     }
                 }
                 _ => return Err(EINVAL),
@@ -128,8 +133,17 @@ fn pageout(space: &Space, arg: usize) -> Result<isize> {
     r.map(|()| 0)
 }
 
-/// `PAGEARENA_IOC_TRACE`.
-fn trace(arg: usize) -> Result<isize> {
+/// Whether the calling task has `CAP_SYS_ADMIN` (what tracefs and
+/// `page_idle` ask for): the trace sees every space's accesses and costs
+/// every fault, and aging every space costs every space faults.
+fn capable_sys_admin() -> bool {
+    // SAFETY: `capable` has no preconditions: it checks the current task's
+    // credentials (we are in an ioctl, in process context) and may audit.
+    unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) }
+}
+
+/// `PAGEARENA_IOC_TRACE` from the file of `space`.
+fn trace(space: &Space, arg: usize) -> Result<isize> {
     let mut args: uapi::PagearenaTraceArgs = read_from_user(arg)?;
     if (args.version != 0 && args.version != uapi::PAGEARENA_UAPI_VERSION)
         || args.flags & !(uapi::PAGEARENA_TRACE_START | uapi::PAGEARENA_TRACE_STOP) != 0
@@ -145,23 +159,34 @@ fn trace(arg: usize) -> Result<isize> {
         if args.count == 0 {
             return Err(EINVAL);
         }
-        t.start(args.count as usize)?;
-        args.count = 0;
-    } else {
-        if args.flags == uapi::PAGEARENA_TRACE_STOP {
-            t.stop();
+        if !capable_sys_admin() {
+            return Err(EPERM);
         }
-        // Copied out under no spinlock: `buf` may be arena memory. A bad
-        // `buf` is `EFAULT` with the events left in the ring.
-        let buf = args.buf as usize;
-        let (n, lost) = t.read(args.count as usize, |events| {
-            UserSlice::new(UserPtr::from_addr(buf), events.len() * 8)
-                .writer()
-                .write_slice(AsBytes::as_bytes(events))
-        })?;
-        (args.count, args.lost) = (n as u64, lost);
+        t.start(space.id, args.count as usize)?;
+        args.count = 0;
+        write_to_user(arg, &args)?;
+        return Ok(0);
     }
-    write_to_user(arg, &args)?;
+    if args.flags == uapi::PAGEARENA_TRACE_STOP {
+        t.stop(space.id)?;
+    }
+    // Copied out under no spinlock (`buf` may be arena memory); the events
+    // go only once they and the answer are copied: a bad `buf` or `arg` is
+    // `EFAULT` with the events left in the ring.
+    let mut out = UserSlice::new(
+        UserPtr::from_addr(args.buf as usize),
+        args.count as usize * 8,
+    )
+    .writer();
+    t.read(
+        space.id,
+        args.count as usize,
+        |_, events| out.write_slice(AsBytes::as_bytes(events)),
+        |n, lost| {
+            (args.count, args.lost) = (n as u64, lost);
+            write_to_user(arg, &args)
+        },
+    )?;
     Ok(0)
 }
 

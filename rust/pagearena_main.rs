@@ -34,14 +34,17 @@
 //!
 //! # Lock order
 //!
-//! Outermost first: the mmap lock (or the per-VMA lock, for faults) → a
+//! Outermost first: the fault trace's reader mutex (a trace read holds it
+//! across copies to user memory, which may fault) → the mmap lock (or the
+//! per-VMA lock, for faults) → a
 //! space's mutex → `i_mmap_rwsem` (taken by a zap, [`rmap::Window::zap`]),
 //! or the space cache's spinlock → the buddy spinlock (the cache takes it
 //! inside; a fault takes it alone, for single allocations); the swap map's
 //! spinlock and the LRU spinlock are leaves taken under a space's mutex
 //! (faults, snapshots, destroys) or alone, the LRU lock never with the
 //! buddy's (a freed frame leaves the lists before it goes to the buddy);
-//! the reclaim thread's state spinlock and the fault trace's are leaves. Swap I/O runs with no
+//! the reclaim thread's state spinlock and the fault trace's ring spinlock
+//! are leaves (a fault takes the ring's at its entry, while the trace is on). Swap I/O runs with no
 //! lock of ours held: under the mmap or VMA read lock for a fault's
 //! swap-in, under nothing for reclaim. The space registry mutex is a leaf:
 //! nothing is taken under it, and it is never taken with a space's mutex
@@ -51,7 +54,8 @@
 //! lock of ours held (never under the LRU lock or `i_mmap_rwsem`): a fault
 //! drops its space's mutex before it reclaims directly. No global lock is
 //! held across a fault: the buddy lock is taken only for single
-//! allocations and frees, the LRU lock for one list change.
+//! allocations and frees, the LRU lock for one list change, the trace's
+//! ring lock (only while a trace is on) for one push.
 //!
 //! # Frame lifetime protocol
 //!

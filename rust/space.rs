@@ -208,6 +208,18 @@ impl Space {
         self.set(SpaceWord::Swapped, mm.swapped());
     }
 
+    /// Zaps every user PTE of the space, if a VMA still maps it (under the
+    /// mutex, which VMA counts change under): a space no VMA maps has no
+    /// PTE, and the mapping of its window may be gone with its last file,
+    /// as the reverse-map walk knows (`crate::vmscan`). Lock order: the
+    /// mutex, then `i_mmap_rwsem`.
+    pub fn zap_all_if_mapped(&self) {
+        let _inner = self.inner.lock();
+        if self.get(SpaceWord::Vmas) > 0 {
+            self.window.zap_all();
+        }
+    }
+
     /// Counts a VMA mapping this space, or one fewer; returns the new count.
     pub fn add_vma(&self, d: i64) -> u64 {
         let _inner = self.inner.lock();

@@ -109,15 +109,23 @@ pub const PAGEARENA_NR_IDLE: u32 = 0x09;
 
 /// `PAGEARENA_IOC_TRACE`: the fault trace, a ring of events, one per fault
 /// on any space while it is on: `(space id << 32) | page index` (the low 32
-/// bits of each). `flags` [`PAGEARENA_TRACE_START`]: empty the ring, make it
-/// `count` events long (1 to [`PAGEARENA_TRACE_MAX`], else `EINVAL`) and
-/// record; `count` comes back 0. Otherwise (0, or [`PAGEARENA_TRACE_STOP`]
-/// to stop recording first): move up to `count` of the oldest events to the
-/// user array at `buf` (`EFAULT` if it is bad; at most
-/// [`PAGEARENA_TRACE_MAX`]); `count` comes back as the number moved, `lost`
-/// as the events dropped since the last read because the ring was full.
-/// While the trace is on, read faults map no neighbours (no fault-around),
-/// so each page's first access is seen.
+/// bits of each). `flags` [`PAGEARENA_TRACE_START`] (needs `CAP_SYS_ADMIN`,
+/// else `EPERM`): empty the ring (and the lost count), make it `count`
+/// events long (1 to [`PAGEARENA_TRACE_MAX`], else `EINVAL`) and record;
+/// `count` comes back 0. Otherwise (0, or [`PAGEARENA_TRACE_STOP`] to stop
+/// recording first, which holds even if the copy then fails): move up to
+/// `count` (at most [`PAGEARENA_TRACE_MAX`], else `EINVAL`) of the oldest
+/// events to the user array at `buf`; `count` comes back as the number
+/// moved, `lost` as the events dropped since the last read because the ring
+/// was full. A bad `buf` (or argument) is `EFAULT` with the events left in
+/// the ring. Both flags, or an unknown one, are `EINVAL`. The trace belongs
+/// to the file that started it: another file's start, stop or read is
+/// `EBUSY` until that file stops it (it may then start its own) or is
+/// closed, which ends the trace and frees the ring. A fault that saw the
+/// trace on just before a stop may still add its event. While the trace is
+/// on, read faults map no neighbours (no fault-around), so each page's
+/// first access is seen; a read fault then a write to the same page are two
+/// events.
 pub const PAGEARENA_IOC_TRACE: u32 = ioc(
     IOC_READ | IOC_WRITE,
     PAGEARENA_IOC_MAGIC,
@@ -149,8 +157,9 @@ pub struct PagearenaTraceArgs {
 }
 
 /// `PAGEARENA_IOC_IDLE`: zaps the user PTEs of every page of this fd's space
-/// (argument, by value, [`PAGEARENA_IDLE_SPACE`]) or of every space
-/// ([`PAGEARENA_IDLE_ALL`]); anything else is `EINVAL`. Frames and entries
+/// (argument, by value, [`PAGEARENA_IDLE_SPACE`]) or of every mapped space
+/// ([`PAGEARENA_IDLE_ALL`], which needs `CAP_SYS_ADMIN`, else `EPERM`);
+/// anything else is `EINVAL`. Frames and entries
 /// stay: the next access to each page faults and maps it again (a minor or
 /// soft fault), which the fault trace records, as idle page tracking
 /// (`/sys/kernel/mm/page_idle`) makes the next access visible.

@@ -16,6 +16,37 @@
 use crate::dev::{page_size, Mapping, Pipe, Space};
 use crate::uapi::{self, page_state, page_state::Kind, PagearenaStats};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// With `--json`: no narration, only the report at the end.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Narration: `println!` unless `--json`.
+macro_rules! say {
+    ($($t:tt)*) => {
+        if !QUIET.load(Ordering::Relaxed) {
+            println!($($t)*);
+        }
+    };
+}
+
+/// One claim a demo checked.
+#[derive(Debug, serde::Serialize)]
+pub struct Check {
+    /// What the texts say.
+    pub claim: String,
+    /// Whether the arena did it.
+    pub ok: bool,
+}
+
+/// One demo's checks.
+#[derive(Debug, serde::Serialize)]
+pub struct DemoResult {
+    /// The demo.
+    pub demo: &'static str,
+    /// Its checks, in order.
+    pub checks: Vec<Check>,
+}
 
 /// Which demo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -54,8 +85,8 @@ const LEGEND: &str =
 struct Demo {
     /// The counters at the last [`Demo::moved`].
     last: PagearenaStats,
-    /// Claims that did not hold.
-    failed: Vec<String>,
+    /// Every claim checked.
+    checks: Vec<Check>,
     /// Pages of each demo's space.
     pages: usize,
 }
@@ -64,24 +95,25 @@ impl Demo {
     fn new(s: &Space, pages: usize) -> io::Result<Self> {
         Ok(Self {
             last: s.stats()?,
-            failed: Vec::new(),
+            checks: Vec::new(),
             pages,
         })
     }
 
     /// Prints `claim` with its verdict.
     fn check(&mut self, ok: bool, claim: &str) {
-        println!("  [{}] {claim}", if ok { " ok " } else { "FAIL" });
-        if !ok {
-            self.failed.push(claim.to_string());
-        }
+        say!("  [{}] {claim}", if ok { " ok " } else { "FAIL" });
+        self.checks.push(Check {
+            claim: claim.to_string(),
+            ok,
+        });
     }
 
     /// Shows `s`'s page map and counters.
     fn show(&self, name: &str, s: &Space) -> io::Result<Vec<u64>> {
         let st = s.space_stats()?;
         let states = s.page_state(0, self.pages as u64)?;
-        println!(
+        say!(
             "  {name:<6} [{}]  resident {:>3}  zero {:>3}  shared {:>3}  swapped {:>3}",
             page_map(&states),
             st.resident,
@@ -102,7 +134,7 @@ impl Demo {
             .filter(|((_, a, k), (_, b, _))| *k == crate::stat::Kind::Event && a != b)
             .map(|((name, a, _), (_, b, _))| format!("{name} +{}", b - a))
             .collect();
-        println!(
+        say!(
             "  counters: {}; free frames {} -> {}",
             if moved.is_empty() {
                 "none moved".to_string()
@@ -116,9 +148,10 @@ impl Demo {
     }
 }
 
-/// Runs demo `which`; `Ok(false)` if a claim did not hold.
-pub fn run(which: Which) -> io::Result<bool> {
-    println!("{LEGEND}");
+/// Runs demo `which`, narrating unless `quiet`; every check's result.
+pub fn run(which: Which, quiet: bool) -> io::Result<Vec<DemoResult>> {
+    QUIET.store(quiet, Ordering::Relaxed);
+    say!("{LEGEND}");
     type Step = fn(&mut Demo, &Space) -> io::Result<()>;
     let demos: &[(&str, Step)] = match which {
         Which::Zero => &[("zero", zero)],
@@ -127,26 +160,44 @@ pub fn run(which: Which) -> io::Result<bool> {
         Which::Swap => &[("swap", swap)],
         Which::All => &[("zero", zero), ("cow", cow), ("fork", fork), ("swap", swap)],
     };
-    let mut failed = Vec::new();
+    let mut out = Vec::new();
     for (name, f) in demos {
-        println!("\n=== demo {name}");
+        say!("\n=== demo {name}");
         let s = Space::open()?;
         let mut d = Demo::new(&s, 32)?;
         f(&mut d, &s)?;
-        if d.failed.is_empty() {
-            println!("demo {name}: every check held");
+        let failed = d.checks.iter().filter(|c| !c.ok).count();
+        if failed == 0 {
+            say!("demo {name}: every check held");
         } else {
-            println!("demo {name}: {} check(s) FAILED", d.failed.len());
-            failed.extend(d.failed.into_iter().map(|c| format!("{name}: {c}")));
+            say!("demo {name}: {failed} check(s) FAILED");
         }
+        out.push(DemoResult {
+            demo: name,
+            checks: d.checks,
+        });
     }
+    let failed: Vec<String> = out
+        .iter()
+        .flat_map(|d| {
+            d.checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(move |c| format!("{}: {}", d.demo, c.claim))
+        })
+        .collect();
     if !failed.is_empty() {
-        println!("\nfailed:");
+        say!("\nfailed:");
         for f in &failed {
-            println!("  {f}");
+            say!("  {f}");
         }
     }
-    Ok(failed.is_empty())
+    Ok(out)
+}
+
+/// Whether every check of every demo held.
+pub fn passed(results: &[DemoResult]) -> bool {
+    results.iter().all(|d| d.checks.iter().all(|c| c.ok))
 }
 
 fn kinds(states: &[u64], r: std::ops::Range<usize>, k: Kind) -> bool {
@@ -156,13 +207,13 @@ fn kinds(states: &[u64], r: std::ops::Range<usize>, k: Kind) -> bool {
 fn zero(d: &mut Demo, s: &Space) -> io::Result<()> {
     let (n, ps) = (d.pages, page_size());
     let m: Mapping = s.map(0, n * ps)?;
-    println!(
+    say!(
         "Reading memory never written needs no memory: every such page maps one\n\
          shared frame of zeroes, read-only (the zero page). Fault-around maps the\n\
          neighbours of a read fault in the same go, so there are fewer faults\n\
          than pages.\n"
     );
-    println!("1. read all {n} pages");
+    say!("1. read all {n} pages");
     let all_zero = (0..n).all(|p| m.read(p * ps) == 0);
     let st = d.show("space", s)?;
     let (a, b) = d.moved(s)?;
@@ -178,7 +229,7 @@ fn zero(d: &mut Demo, s: &Space) -> io::Result<()> {
         &format!("{faults} zero-page faults for {n} pages, no frame allocated"),
     );
 
-    println!("\n2. write page 5: its first write takes a zeroed frame of its own (demand zero)");
+    say!("\n2. write page 5: its first write takes a zeroed frame of its own (demand zero)");
     m.write(5 * ps + 8, 0xfeed);
     let st = d.show("space", s)?;
     let (a, b) = d.moved(s)?;
@@ -200,19 +251,19 @@ fn zero(d: &mut Demo, s: &Space) -> io::Result<()> {
 fn cow(d: &mut Demo, s: &Space) -> io::Result<()> {
     let (n, ps) = (d.pages, page_size());
     let ma = s.map(0, n * ps)?;
-    println!(
+    say!(
         "A clone (PAGEARENA_IOC_CLONE) is a copy-on-write snapshot: it shares every\n\
          frame, read-only, and the first write on either side copies that one page.\n\
          When only one sharer is left, its write needs no copy: it reuses the frame.\n"
     );
-    println!("1. write pages 0..16 of space a");
+    say!("1. write pages 0..16 of space a");
     for p in 0..16 {
         ma.write(p * ps, p as u64);
     }
     d.show("a", s)?;
     d.moved(s)?;
 
-    println!("\n2. CLONE a");
+    say!("\n2. CLONE a");
     let c = s.clone_space()?;
     let mc = c.map(0, n * ps)?;
     let (sa, sc) = (d.show("a", s)?, d.show("clone", &c)?);
@@ -223,7 +274,7 @@ fn cow(d: &mut Demo, s: &Space) -> io::Result<()> {
         "the clone shares all 16 frames (share count 2), nothing copied",
     );
 
-    println!("\n3. the clone writes pages 4..8");
+    say!("\n3. the clone writes pages 4..8");
     for p in 4..8 {
         mc.write(p * ps, 1000 + p as u64);
     }
@@ -246,7 +297,7 @@ fn cow(d: &mut Demo, s: &Space) -> io::Result<()> {
         "a still reads its own data; the clone reads its writes",
     );
 
-    println!("\n4. a writes pages 4..8: the clone has its own copies, so a is their last sharer");
+    say!("\n4. a writes pages 4..8: the clone has its own copies, so a is their last sharer");
     for p in 4..8 {
         ma.write(p * ps, 2000 + p as u64);
     }
@@ -267,13 +318,13 @@ fn cow(d: &mut Demo, s: &Space) -> io::Result<()> {
 fn fork(d: &mut Demo, s: &Space) -> io::Result<()> {
     let (n, ps) = (d.pages, page_size());
     let m = s.map(0, n * ps)?;
-    println!(
+    say!(
         "In fork-COW mode (PAGEARENA_IOC_SET_FORK_MODE) a fork() child gets a\n\
          snapshot of the space, as with MAP_PRIVATE|MAP_ANONYMOUS memory: after the\n\
          fork, neither process sees the other's writes.\n"
     );
     s.set_fork_mode(uapi::PAGEARENA_FORK_COW)?;
-    println!("1. write pages 0..16 (value 1), then fork()");
+    say!("1. write pages 0..16 (value 1), then fork()");
     for p in 0..16 {
         m.write(p * ps, 1);
     }
@@ -293,13 +344,13 @@ fn fork(d: &mut Demo, s: &Space) -> io::Result<()> {
         i32::from(!own) | (i32::from(!snap) << 1)
     })?;
     let posted = to_parent.wait();
-    println!("2. the child wrote pages 0..8 (value 2)");
+    say!("2. the child wrote pages 0..8 (value 2)");
     d.show("parent", s)?;
     d.check(
         posted && (0..16).all(|p| m.read(p * ps) == 1),
         "the parent does not see the child's writes",
     );
-    println!("3. the parent writes pages 8..16 (value 3)");
+    say!("3. the parent writes pages 8..16 (value 3)");
     for p in 8..16 {
         m.write(p * ps, 3);
     }
@@ -326,7 +377,7 @@ fn pattern(p: usize, w: usize) -> u64 {
 
 fn swap(d: &mut Demo, s: &Space) -> io::Result<()> {
     let (n, ps) = (d.pages, page_size());
-    println!(
+    say!(
         "Under memory pressure pages go to swap: a dirty page is written to a slot\n\
          and its frame freed; the next access reads it back (a major fault). A page\n\
          read back and not written since keeps its slot (the swap cache): taking it\n\
@@ -343,7 +394,7 @@ fn swap(d: &mut Demo, s: &Space) -> io::Result<()> {
     let words = ps / 8;
     let intact =
         |m: &Mapping| (0..n).all(|p| (0..words).all(|w| m.read(p * ps + w * 8) == pattern(p, w)));
-    println!("1. fill all {n} pages, every word with its own pattern");
+    say!("1. fill all {n} pages, every word with its own pattern");
     for p in 0..n {
         for w in 0..words {
             m.write(p * ps + w * 8, pattern(p, w));
@@ -352,7 +403,7 @@ fn swap(d: &mut Demo, s: &Space) -> io::Result<()> {
     d.show("space", s)?;
     d.moved(s)?;
 
-    println!("\n2. PAGEOUT all {n} pages");
+    say!("\n2. PAGEOUT all {n} pages");
     let out = s.pageout(0, n as u64)?;
     let st = d.show("space", s)?;
     let (a, b) = d.moved(s)?;
@@ -365,7 +416,7 @@ fn swap(d: &mut Demo, s: &Space) -> io::Result<()> {
         "every page is in swap; the space holds no frame",
     );
 
-    println!("\n3. read every word back");
+    say!("\n3. read every word back");
     let ok = intact(&m);
     let st = d.show("space", s)?;
     let (a, b) = d.moved(s)?;
@@ -379,7 +430,7 @@ fn swap(d: &mut Demo, s: &Space) -> io::Result<()> {
         "every page is in a frame again, and keeps its slot: the swap cache (nr_swapcache)",
     );
 
-    println!("\n4. PAGEOUT again: nothing was written since, so every page still has its slot");
+    say!("\n4. PAGEOUT again: nothing was written since, so every page still has its slot");
     let out = s.pageout(0, n as u64)?;
     d.show("space", s)?;
     let (a, b) = d.moved(s)?;
@@ -391,7 +442,7 @@ fn swap(d: &mut Demo, s: &Space) -> io::Result<()> {
         ),
     );
 
-    println!("\n5. read back, write page 0 (its slot goes: the copy in swap is stale), PAGEOUT");
+    say!("\n5. read back, write page 0 (its slot goes: the copy in swap is stale), PAGEOUT");
     let ok = intact(&m);
     m.write(0, pattern(0, 0));
     let out = s.pageout(0, n as u64)?;

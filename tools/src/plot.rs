@@ -70,6 +70,33 @@ fn err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("plot: {e}"))
 }
 
+/// A white chart on `root` with `title`, label areas `(x, y)` and ranges:
+/// the start every plot shares (a macro: the backends' types differ).
+macro_rules! chart {
+    ($root:expr, $title:expr, ($xa:expr, $ya:expr), $xr:expr, $yr:expr) => {{
+        $root.fill(&WHITE).map_err(|e| e.to_string())?;
+        ChartBuilder::on($root)
+            .caption($title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size($xa)
+            .y_label_area_size($ya)
+            .build_cartesian_2d($xr, $yr)
+            .map_err(|e| e.to_string())?
+    }};
+}
+
+/// Draws chart `c`'s legend.
+macro_rules! legend {
+    ($c:expr) => {
+        $c.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|e| e.to_string())
+    };
+}
+
 /// A series of a line plot: its name and its points.
 pub type Series = (String, Vec<(f64, f64)>);
 
@@ -86,14 +113,7 @@ pub fn lines(path: &Path, title: &str, x: &str, y: &str, series: &[Series]) -> i
     macro_rules! draw {
         () => {
             |root: &DrawingArea<_, Shift>| -> Result<(), String> {
-                root.fill(&WHITE).map_err(|e| e.to_string())?;
-                let mut c = ChartBuilder::on(root)
-                    .caption(title, ("sans-serif", 22))
-                    .margin(12)
-                    .x_label_area_size(40)
-                    .y_label_area_size(70)
-                    .build_cartesian_2d(x0..x1, 0.0..y1 * 1.05)
-                    .map_err(|e| e.to_string())?;
+                let mut c = chart!(root, title, (40, 70), x0..x1, 0.0..y1 * 1.05);
                 c.configure_mesh()
                     .x_desc(x)
                     .y_desc(y)
@@ -113,12 +133,7 @@ pub fn lines(path: &Path, title: &str, x: &str, y: &str, series: &[Series]) -> i
                     c.draw_series(p.iter().map(|&q| Circle::new(q, 3, color.filled())))
                         .map_err(|e| e.to_string())?;
                 }
-                c.configure_series_labels()
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .label_font(("sans-serif", 14))
-                    .draw()
-                    .map_err(|e| e.to_string())
+                legend!(c)
             }
         };
     }
@@ -139,14 +154,7 @@ pub fn bars(path: &Path, title: &str, y: &str, bars: &[&str], groups: &[Group]) 
     macro_rules! draw {
         () => {
             |root: &DrawingArea<_, Shift>| -> Result<(), String> {
-                root.fill(&WHITE).map_err(|e| e.to_string())?;
-                let mut c = ChartBuilder::on(root)
-                    .caption(title, ("sans-serif", 22))
-                    .margin(12)
-                    .x_label_area_size(60)
-                    .y_label_area_size(80)
-                    .build_cartesian_2d(0.0..n as f64, 0.0..ymax * 1.1)
-                    .map_err(|e| e.to_string())?;
+                let mut c = chart!(root, title, (60, 80), 0.0..n as f64, 0.0..ymax * 1.1);
                 c.configure_mesh()
                     .disable_x_mesh()
                     .x_labels(n * 2 + 1)
@@ -180,12 +188,7 @@ pub fn bars(path: &Path, title: &str, y: &str, bars: &[&str], groups: &[Group]) 
                         Rectangle::new([(a, b - 5), (a + 14, b + 5)], color.filled())
                     });
                 }
-                c.configure_series_labels()
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .label_font(("sans-serif", 14))
-                    .draw()
-                    .map_err(|e| e.to_string())
+                legend!(c)
             }
         };
     }

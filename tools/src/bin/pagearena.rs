@@ -84,6 +84,9 @@ enum Cmd {
         /// Which demo.
         #[arg(value_enum, default_value_t = demo::Which::All)]
         which: demo::Which,
+        /// Print the checks and their results as JSON, without the narration.
+        #[arg(long)]
+        json: bool,
     },
     /// A live view of the arena: frames by state, buddy free blocks,
     /// slab caches, fault/reclaim/swap rates, spaces. q quits.
@@ -259,9 +262,17 @@ fn main() -> ExitCode {
             count,
             json,
         } => page_cmd(&target, start, count, json),
-        Cmd::Demo { which } => match demo::run(which) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err("demo: a check failed (see above)".into()),
+        Cmd::Demo { which, json } => match demo::run(which, json) {
+            Ok(r) => {
+                if json {
+                    print_json(&serde_json::json!({ "passed": demo::passed(&r), "demos": r }));
+                }
+                if demo::passed(&r) {
+                    Ok(())
+                } else {
+                    Err("demo: a check failed (see above)".into())
+                }
+            }
             Err(e) => Err(format!(
                 "demo: {e} (is the module loaded and {} readable?)",
                 uapi::PAGEARENA_DEVICE
@@ -398,7 +409,10 @@ fn buddyinfo(json: bool) -> Res {
     );
     for (o, &n) in orders.iter().enumerate() {
         let w = (n * 40).div_ceil(max) as usize;
-        println!("{}", format!("{o:>5} {n:>8} {:>10}  {}", n << o, "#".repeat(w)).trim_end());
+        println!(
+            "{}",
+            format!("{o:>5} {n:>8} {:>10}  {}", n << o, "#".repeat(w)).trim_end()
+        );
     }
     Ok(())
 }
@@ -831,14 +845,16 @@ mod tests {
         assert!(matches!(
             c.cmd,
             Cmd::Demo {
-                which: demo::Which::Swap
+                which: demo::Which::Swap,
+                json: false
             }
         ));
-        let c = Cli::try_parse_from(["pagearena", "demo"]).unwrap();
+        let c = Cli::try_parse_from(["pagearena", "demo", "--json"]).unwrap();
         assert!(matches!(
             c.cmd,
             Cmd::Demo {
-                which: demo::Which::All
+                which: demo::Which::All,
+                json: true
             }
         ));
         assert!(Cli::try_parse_from(["pagearena", "demo", "nope"]).is_err());

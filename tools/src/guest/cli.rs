@@ -32,7 +32,7 @@ pub const TESTS: &[Test] = &[
         run: page,
     },
     Test {
-        name: "TRACE records each fault in order, IDLE makes the next access fault; a full ring counts lost events; bad input is EINVAL/EFAULT and loses no event",
+        name: "TRACE records each fault in order and is its starter's (EBUSY for other files, ended by its close); IDLE makes the next access fault; a full ring counts lost events; bad input is EINVAL/EFAULT and loses no event",
         run: trace_ioctls,
     },
     Test {
@@ -90,7 +90,16 @@ fn demos(_: &Ctx) -> Outcome {
             || format!("demo {which}:\n{out}"),
         )?;
     }
-    Ok(())
+    // The same checks as JSON: every one held, and there are some.
+    let v = json(&["demo", "cow", "--json"])?;
+    let checks = v["demos"][0]["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure(
+        v["passed"] == true && checks.len() >= 5 && checks.iter().all(|c| c["ok"] == true),
+        || format!("demo cow --json: {v}"),
+    )
 }
 
 fn demo_swap(ctx: &Ctx) -> Outcome {
@@ -339,7 +348,19 @@ fn trace_ioctls(_: &Ctx) -> Outcome {
     let ev = |pages: std::ops::Range<u64>| -> Vec<u64> { pages.map(|p| (id << 32) | p).collect() };
     let read_all = || (0..8).map(|p| m.read(p * ps)).sum::<u64>();
     s.trace_start(1024).map_err(err("TRACE start"))?;
+    let other = open()?;
     let r = (|| {
+        // The trace is s's: another file can neither read nor restart it.
+        expect_errno(
+            "another file's TRACE read",
+            other.trace_read(8, false),
+            libc::EBUSY,
+        )?;
+        expect_errno(
+            "another file's TRACE start",
+            other.trace_start(8),
+            libc::EBUSY,
+        )?;
         read_all();
         let (none, _) = s.trace_read(64, false).map_err(err("TRACE read"))?;
         ensure(none.is_empty(), || {
@@ -442,7 +463,17 @@ fn trace_ioctls(_: &Ctx) -> Outcome {
         )
     })();
     let _ = s.trace_read(0, true);
-    r
+    r?;
+    // Closing the owner's file ends its trace: another file may start one.
+    drop(m);
+    drop(s);
+    other
+        .trace_start(8)
+        .map_err(err("TRACE start after the owner's file closed"))?;
+    other
+        .trace_read(0, true)
+        .map_err(err("TRACE stop"))
+        .map(|_| ())
 }
 
 fn trace_and_replay(_: &Ctx) -> Outcome {
