@@ -32,7 +32,9 @@ use crate::{
     },
     swapfile::SwapFile,
 };
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use kernel::{
     alloc::KVVec,
     new_condvar, new_spinlock,
@@ -218,6 +220,8 @@ pub struct Arena {
     /// The fault trace (`PAGEARENA_IOC_TRACE`).
     #[pin]
     pub trace: FaultTrace,
+    /// Frames in the swap cache.
+    nr_swapcache: AtomicI64,
 }
 
 /// Rounds without progress after which the reclaim thread stops being woken
@@ -380,6 +384,7 @@ impl Arena {
             kswapd_wait <- new_condvar!("pagearena_kswapd_wait"),
             kswapd: cfg.kswapd,
             trace <- FaultTrace::new(),
+            nr_swapcache: AtomicI64::new(0),
         }? Error))
     }
 
@@ -541,13 +546,10 @@ impl Arena {
         (lru.nr_active(), lru.nr_inactive())
     }
 
-    /// Data frames with a swap-cache slot (a walk of the frame table: for
-    /// the statistics, not for the fault path).
+    /// Data frames with a swap-cache slot (`NR_SWAPCACHE`), as the core
+    /// reports each change ([`FramePool::swapcache_changed`]).
     pub fn nr_swapcache(&self) -> u64 {
-        self.frames
-            .iter()
-            .filter(|f| f.swapcache().is_some())
-            .count() as u64
+        self.nr_swapcache.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// Free frames and free blocks per order.
@@ -617,6 +619,10 @@ impl FramePool for Arena {
 
     fn alloc_page(&self) -> MmResult<Pfn> {
         self.buddy_alloc(0)
+    }
+
+    fn swapcache_changed(&self, delta: i64) {
+        self.nr_swapcache.fetch_add(delta, Ordering::Relaxed);
     }
 
     fn free_frame(&self, pfn: Pfn) {

@@ -54,6 +54,10 @@ pub trait FramePool: SwapSlots {
     }
     /// Gives a data frame whose last reference went back to the buddy.
     fn free_frame(&self, pfn: Pfn);
+    /// A frame entered (`+1`) or left (`-1`) the swap cache: for a counter
+    /// of swap-cache frames (`NR_SWAPCACHE`). The core calls it at every
+    /// such change; the default counts nothing.
+    fn swapcache_changed(&self, _delta: i64) {}
     /// Drops one reference on data frame `pfn`; the last frees it
     /// (`put_page`). Overridden only by test pools that check who drops
     /// references when.
@@ -77,6 +81,7 @@ pub fn release_frame(pool: &(impl FramePool + ?Sized), pfn: Pfn) {
 /// about to differ from the slot's, or the frame is going.
 pub(super) fn drop_swapcache(pool: &(impl FramePool + ?Sized), pfn: Pfn) {
     if let Some(slot) = pool.frames().get(pfn.idx()).and_then(Frame::take_swapcache) {
+        pool.swapcache_changed(-1);
         pool.put_slot(slot);
     }
 }
@@ -415,6 +420,7 @@ impl Mm {
         self.set(mem, nodes, idx, Pte::frame(frame, 0))?;
         f.inc_mapcount();
         f.set_swapcache(slot);
+        pool.swapcache_changed(1);
         Ok(true)
     }
 

@@ -255,6 +255,10 @@ impl FramePool for ModelPool {
         self.pool.alloc_page()
     }
 
+    fn swapcache_changed(&self, delta: i64) {
+        self.pool.swapcache_changed(delta)
+    }
+
     fn free_frame(&self, pfn: Pfn) {
         for (k, pte) in self.ptes.borrow().iter() {
             assert_ne!(
@@ -672,6 +676,12 @@ impl World {
     fn check(&self) {
         let pool = &self.pool;
         let (mem, frames) = (&pool.pool.mem, &pool.pool.frames);
+        let in_cache = frames.iter().filter(|f| f.swapcache().is_some()).count();
+        assert_eq!(
+            pool.pool.nr_swapcache.get(),
+            in_cache as i64,
+            "the swap-cache counter the core keeps"
+        );
         let mut maps: HashMap<u32, u32> = HashMap::new();
         let mut entries: HashMap<u32, BTreeMap<u64, Pte>> = HashMap::new();
         for (mm, model) in self.spaces.iter().flatten() {

@@ -143,6 +143,8 @@ pub struct HostPool {
     pub buddy: RefCell<Buddy>,
     /// The swap slots.
     pub swap: RefCell<SwapMap<Vec<u64>, Vec<u32>>>,
+    /// Frames in the swap cache, as the core reports them.
+    pub nr_swapcache: core::cell::Cell<i64>,
 }
 
 impl HostPool {
@@ -162,6 +164,7 @@ impl HostPool {
                 std::vec![0; slots.div_ceil(64)],
                 std::vec![0; slots],
             )?),
+            nr_swapcache: core::cell::Cell::new(0),
         })
     }
 
@@ -196,6 +199,10 @@ impl FramePool for HostPool {
             .borrow_mut()
             .free(&self.frames, pfn, 0)
             .expect("freeing a data frame");
+    }
+
+    fn swapcache_changed(&self, delta: i64) {
+        self.nr_swapcache.set(self.nr_swapcache.get() + delta);
     }
 }
 

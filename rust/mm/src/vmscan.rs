@@ -241,6 +241,7 @@ pub fn shrink_end<P: FramePool, R: Rmap>(
             // Still the slot's contents: the slot's count (the one taken
             // for the write) becomes the swap cache's.
             f.set_swapcache(slot);
+            pool.swapcache_changed(1);
         } else {
             pool.put_slot(slot);
         }
