@@ -28,7 +28,8 @@ all: modules
 help:
 	@sed -n '3,8p' Makefile
 	@echo "  make modules [KDIR=/path/to/kernel/build]  build pagearena.ko (default: our $(FLAVOUR) kernel)"
-	@echo "  make vm CMD='...' [FLAVOUR=debug|perf]       run a command in a guest"
+	@echo "  make vm CMD='...' [FLAVOUR=debug|perf]       run a command line in a guest, verbatim"
+	@echo "  make vm-print CMD='...'                      print the line the guest would run"
 	@echo "  make kernel FLAVOUR=debug|perf               build (or reuse) a guest kernel"
 	@echo "  make bench-vm [BENCH_ARGS='--pages N --rounds R']  arena vs native: faults, then swapping (perf guest)"
 	@echo "  make fuzz | make bench | make clean | make distclean-cache"

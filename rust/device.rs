@@ -54,7 +54,7 @@ impl MiscDevice for Device {
     }
 
     fn ioctl(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        crate::ioctl::dispatch(space, file, cmd, arg)
+        crate::ioctl::dispatch(space, file, cmd, arg, &SPACE_VM_OPS)
     }
 
     fn release(space: SpaceArc, _file: &File) {

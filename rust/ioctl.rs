@@ -6,8 +6,9 @@ use crate::{
     arena::arena,
     file,
     mm::pagetable::{Pte, PteKind},
-    space::{Space, SpaceBorrow},
+    space::{Space, SpaceArc, SpaceBorrow},
     uapi::{self, page_state},
+    vm_ops::{self, VmOperations, VmOpsTable},
     vmstat::stats,
 };
 use kernel::{
@@ -34,6 +35,10 @@ unsafe impl AsBytes for uapi::PagearenaPageoutArgs {}
 unsafe impl FromBytes for uapi::PagearenaPageoutArgs {}
 // SAFETY: `#[repr(C)]`, two `u32`s then only `u64`s: no padding.
 unsafe impl AsBytes for uapi::PagearenaTraceArgs {}
+// SAFETY: `#[repr(C)]`, two `u32`s then only `u64`s: no padding.
+unsafe impl AsBytes for uapi::PagearenaPageStateAtArgs {}
+// SAFETY: Integers only, so any bit pattern is a valid value.
+unsafe impl FromBytes for uapi::PagearenaPageStateAtArgs {}
 // SAFETY: Integers only, so any bit pattern is a valid value.
 unsafe impl FromBytes for uapi::PagearenaTraceArgs {}
 
@@ -44,7 +49,15 @@ const PAGE_STATE_CHUNK: u64 = 4096;
 ///
 /// Unknown commands are `ENOTTY`; a known command with the wrong size or
 /// direction is `EINVAL`; a bad user pointer is `EFAULT`.
-pub fn dispatch(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+///
+/// `vmas` is the table of the device's VMAs (how `PAGE_STATE_AT` knows one).
+pub fn dispatch<T: VmOperations<Data = SpaceArc>>(
+    space: SpaceBorrow<'_>,
+    file: &File,
+    cmd: u32,
+    arg: usize,
+    vmas: &'static VmOpsTable<T>,
+) -> Result<isize> {
     if uapi::ioc_type(cmd) != uapi::PAGEARENA_IOC_MAGIC {
         return Err(ENOTTY);
     }
@@ -89,6 +102,10 @@ pub fn dispatch(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Re
         uapi::PAGEARENA_NR_PAGEOUT => {
             check_cmd(cmd, uapi::PAGEARENA_IOC_PAGEOUT)?;
             pageout(&space, arg)
+        }
+        uapi::PAGEARENA_NR_PAGE_STATE_AT => {
+            check_cmd(cmd, uapi::PAGEARENA_IOC_PAGE_STATE_AT)?;
+            page_state_at(arg, vmas)
         }
         uapi::PAGEARENA_NR_TRACE => {
             check_cmd(cmd, uapi::PAGEARENA_IOC_TRACE)?;
@@ -194,34 +211,84 @@ fn trace(space: &Space, arg: usize) -> Result<isize> {
 fn page_state_query(space: &Space, arg: usize) -> Result<isize> {
     let mut args: uapi::PagearenaPageStateArgs = read_from_user(arg)?;
     check_range(args.version, args.reserved, args.start, args.count)?;
-    let bytes = usize::try_from(args.count)? * 8;
-    let mut out = UserSlice::new(UserPtr::from_addr(args.buf as usize), bytes).writer();
+    page_states(space, args.start, args.count, args.buf)?;
+    args.version = uapi::PAGEARENA_UAPI_VERSION;
+    write_to_user(arg, &args)?;
+    Ok(0)
+}
+
+/// Whether the calling task has `CAP_SYS_PTRACE`.
+fn capable_sys_ptrace() -> bool {
+    // SAFETY: As in `capable_sys_admin`.
+    unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_PTRACE as i32) }
+}
+
+/// `PAGEARENA_IOC_PAGE_STATE_AT`.
+fn page_state_at<T: VmOperations<Data = SpaceArc>>(
+    arg: usize,
+    vmas: &'static VmOpsTable<T>,
+) -> Result<isize> {
+    let mut args: uapi::PagearenaPageStateAtArgs = read_from_user(arg)?;
+    if (args.version != 0 && args.version != uapi::PAGEARENA_UAPI_VERSION)
+        || args.count > uapi::PAGEARENA_PAGE_STATE_MAX
+    {
+        return Err(EINVAL);
+    }
+    if !capable_sys_ptrace() {
+        return Err(EPERM);
+    }
+    let pid = i32::try_from(args.pid).map_err(|_| EINVAL)?;
+    let addr = usize::try_from(args.addr).map_err(|_| EFAULT)?;
+    let mm = crate::task_mm::mm_of_pid(pid)?;
+    let (space, start, count) = {
+        let guard = mm.mmap_read_lock();
+        let vma = guard.vma_lookup(addr).ok_or(EFAULT)?;
+        let space = vm_ops::data_of(vmas, vma).ok_or(EINVAL)?;
+        let shift = kernel::page::PAGE_SHIFT;
+        let pgoff = vm_ops::pgoff(vma) + ((addr - vma.start()) >> shift);
+        let start = pgoff.checked_sub(space.window.base).ok_or(EINVAL)? as u64;
+        let left = ((vma.end() - (addr & !(kernel::page::PAGE_SIZE - 1))) >> shift) as u64;
+        // A reference of our own, for after the lock.
+        let space: SpaceArc = space.into();
+        (space, start, args.count.min(left))
+    };
+    // `mmput` may sleep: after the lock is dropped.
+    drop(mm);
+    page_states(&space, start, count, args.buf)?;
+    args.version = uapi::PAGEARENA_UAPI_VERSION;
+    (args.space_id, args.start, args.count) = (space.id, start, count);
+    write_to_user(arg, &args)?;
+    Ok(0)
+}
+
+/// Writes the states of pages `start..start + count` of `space` to the user
+/// array at `buf`, a chunk at a time.
+fn page_states(space: &Space, start: u64, count: u64, buf: u64) -> Result {
+    let bytes = usize::try_from(count)? * 8;
+    let mut out = UserSlice::new(UserPtr::from_addr(buf as usize), bytes).writer();
     let a = arena();
-    let mut buf =
-        KVec::<u64>::with_capacity(PAGE_STATE_CHUNK.min(args.count) as usize, GFP_KERNEL)?;
-    let mut at = args.start;
-    let end = args.start + args.count;
+    let mut chunk = KVec::<u64>::with_capacity(PAGE_STATE_CHUNK.min(count) as usize, GFP_KERNEL)?;
+    let mut at = start;
+    let end = start + count;
     while at < end {
         let n = PAGE_STATE_CHUNK.min(end - at);
-        buf.clear();
-        buf.resize(n as usize, 0, GFP_KERNEL)?;
+        chunk.clear();
+        chunk.resize(n as usize, 0, GFP_KERNEL)?;
         {
             // Fill under the mutex, copy out after: the user buffer may be
             // arena memory of this very space, and faulting on it needs the
             // mutex.
             let inner = space.inner.lock();
             inner.mm.pt.for_each(&a.mem, at, at + n, |i, pte| {
-                if let Some(e) = buf.get_mut((i - at) as usize) {
+                if let Some(e) = chunk.get_mut((i - at) as usize) {
                     *e = encode(pte);
                 }
             });
         }
-        out.write_slice(AsBytes::as_bytes(&buf[..]))?;
+        out.write_slice(AsBytes::as_bytes(&chunk[..]))?;
         at += n;
     }
-    args.version = uapi::PAGEARENA_UAPI_VERSION;
-    write_to_user(arg, &args)?;
-    Ok(0)
+    Ok(())
 }
 
 /// One page's state as [`uapi::page_state`] encodes it.

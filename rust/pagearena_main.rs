@@ -17,7 +17,8 @@
 //!    `alloc_pages`), [`rmap`] (a space's window of page offsets and its
 //!    zaps), [`vm_ops`] (a safe abstraction of `vm_operations_struct`),
 //!    [`swapfile`] (the backing store of swap), [`kthread`] (a kernel
-//!    thread), [`fault_trace`] (the ring of fault events), [`selftest`];
+//!    thread), [`fault_trace`] (the ring of fault events), [`task_mm`]
+//!    (another process's mm by pid), [`selftest`];
 //! 2. the arena: [`arena`] (frames, buddy, slab caches, page-table nodes,
 //!    the zero frame, event counters, the LRU lists, watermarks and the
 //!    reclaim thread's wait queue) and [`slab_arc`] (reference-counted
@@ -131,6 +132,7 @@ pub mod selftest;
 pub mod slab_arc;
 pub mod space;
 pub mod swapfile;
+pub mod task_mm;
 pub mod uapi;
 pub mod vm_ops;
 pub mod vmscan;

@@ -106,6 +106,47 @@ pub const PAGEARENA_NR_PAGEOUT: u32 = 0x07;
 pub const PAGEARENA_NR_TRACE: u32 = 0x08;
 /// Command number of [`PAGEARENA_IOC_IDLE`].
 pub const PAGEARENA_NR_IDLE: u32 = 0x09;
+/// Command number of [`PAGEARENA_IOC_PAGE_STATE_AT`].
+pub const PAGEARENA_NR_PAGE_STATE_AT: u32 = 0x0a;
+
+/// `PAGEARENA_IOC_PAGE_STATE_AT`: the state of the pages at user address
+/// `addr` of process `pid` (in the caller's pid namespace), one `u64` each
+/// as [`PAGEARENA_IOC_PAGE_STATE`] gives them, into the user array at `buf`:
+/// the space whichever VMA there maps (a fork-COW child's own snapshot
+/// too), from the page at `addr` for `count` pages (at most
+/// [`PAGEARENA_PAGE_STATE_MAX`], else `EINVAL`), cut at the end of that
+/// VMA. `space_id` and `start` come back as the space and the page index
+/// of `addr` in it, `count` as the pages reported. Needs `CAP_SYS_PTRACE`
+/// (the kernel's `ptrace_may_access` is not available to modules), else
+/// `EPERM`; no such process or one without memory is `ESRCH`; no VMA at
+/// `addr` is `EFAULT`, a VMA not of this device `EINVAL`; a bad `buf`
+/// `EFAULT`. Works from any open file of the device.
+pub const PAGEARENA_IOC_PAGE_STATE_AT: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    PAGEARENA_IOC_MAGIC,
+    PAGEARENA_NR_PAGE_STATE_AT,
+    core::mem::size_of::<PagearenaPageStateAtArgs>(),
+);
+
+/// Argument of [`PAGEARENA_IOC_PAGE_STATE_AT`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PagearenaPageStateAtArgs {
+    /// In: 0 or [`PAGEARENA_UAPI_VERSION`]; out: [`PAGEARENA_UAPI_VERSION`].
+    pub version: u32,
+    /// In: the process.
+    pub pid: u32,
+    /// In: a user address in it.
+    pub addr: u64,
+    /// In: pages wanted; out: pages reported.
+    pub count: u64,
+    /// User address of a `u64` array of `count` entries.
+    pub buf: u64,
+    /// Out: the id of the space mapped there.
+    pub space_id: u64,
+    /// Out: the page index of `addr` in that space.
+    pub start: u64,
+}
 
 /// `PAGEARENA_IOC_TRACE`: the fault trace, a ring of events, one per fault
 /// on any space while it is on: `(space id << 32) | page index` (the low 32

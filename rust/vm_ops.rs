@@ -346,6 +346,33 @@ impl VmFault {
     }
 }
 
+/// The data of `vma` if `table` runs it (its `vm_ops` is `table`), else
+/// `None`: how a VMA found by address, another process's say, is known to
+/// be one of ours. The borrow lasts as long as the `VmaRef`.
+pub fn data_of<'a, T: VmOperations>(
+    table: &'static VmOpsTable<T>,
+    vma: &'a VmaRef,
+) -> Option<<T::Data as ForeignOwnable>::Borrowed<'a>> {
+    // SAFETY: A `VmaRef` is a valid VMA whose mmap (or VMA) read lock is
+    // held for its lifetime (its type invariant), under which `vm_ops` does
+    // not change.
+    let ops = unsafe { (*vma.as_ptr()).vm_ops };
+    if !core::ptr::eq(ops, &table.table) {
+        return None;
+    }
+    // SAFETY: `vma` is valid (as above) and run by `T`'s table.
+    let ptr = unsafe { private(vma.as_ptr()) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: The VMA owns `T::Data` behind `ptr` (set by `install` or
+    // `open_callback`) until `close` takes it back, and `close` cannot run
+    // while the lock we hold keeps the VMA in its mm: a VMA is taken out of
+    // the tree under the mmap write lock before it is closed. So the data
+    // outlives the borrow, which lasts as long as `vma`.
+    Some(unsafe { T::Data::borrow(ptr) })
+}
+
 /// The VMA's data pointer.
 ///
 /// # Safety

@@ -134,6 +134,31 @@ impl Space {
         self.ioctl_raw(uapi::PAGEARENA_IOC_IDLE, arg).map(|_| ())
     }
 
+    /// `PAGEARENA_IOC_PAGE_STATE_AT`: the states of `count` pages at `addr`
+    /// of process `pid`, with the space and page index found there.
+    pub fn page_state_at(
+        &self,
+        pid: u32,
+        addr: u64,
+        count: u64,
+    ) -> io::Result<(Vec<u64>, u64, u64)> {
+        let mut buf = vec![0u64; count as usize];
+        let mut args = uapi::PagearenaPageStateAtArgs {
+            version: uapi::PAGEARENA_UAPI_VERSION,
+            pid,
+            addr,
+            count,
+            buf: buf.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        self.ioctl_raw(
+            uapi::PAGEARENA_IOC_PAGE_STATE_AT,
+            &mut args as *mut _ as usize,
+        )?;
+        buf.truncate(args.count as usize);
+        Ok((buf, args.space_id, args.start))
+    }
+
     /// `PAGEARENA_IOC_CLONE`: a new space, a copy-on-write snapshot of this one.
     pub fn clone_space(&self) -> io::Result<Space> {
         let fd = self.ioctl_raw(uapi::PAGEARENA_IOC_CLONE, 0)?;

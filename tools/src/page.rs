@@ -1,11 +1,12 @@
 //! `pagearena page`: the state of a space's pages, one line each, like
 //! `/proc/PID/pagemap` decoded (`PAGEARENA_IOC_PAGE_STATE`).
 //!
-//! The space is named by an open file of the device: `FD` (one this command
-//! inherited, e.g. `exec 3<>/dev/pagearena; pagearena page 3`) or `PID/FD`
-//! (fd `FD` of process `PID`, taken with `pidfd_getfd`, which needs the
-//! right to ptrace it). A fork-COW child's snapshot has no file of its own,
-//! so it cannot be named this way.
+//! The pages are named by an address in a process, `PID:ADDR`
+//! (`PAGEARENA_IOC_PAGE_STATE_AT`: whatever space that process maps there,
+//! a fork-COW child's own snapshot too), or a space by an open file of the
+//! device: `FD` (one this command inherited, e.g. `exec 3<>/dev/pagearena;
+//! pagearena page 3`) or `PID/FD` (fd `FD` of process `PID`, taken with
+//! `pidfd_getfd`, which needs the right to ptrace it).
 
 use crate::dev::{cvt, Space};
 use crate::uapi::page_state::{self, Kind};
@@ -25,10 +26,28 @@ pub enum Target {
         /// Its fd.
         fd: i32,
     },
+    /// The pages at user address `addr` of process `pid`.
+    Addr {
+        /// The process.
+        pid: u32,
+        /// The address.
+        addr: u64,
+    },
 }
 
-/// Parses `FD` or `PID/FD`.
+/// Parses `FD`, `PID/FD` or `PID:ADDR` (ADDR in hex with `0x`, or decimal).
 pub fn parse_target(s: &str) -> Result<Target, String> {
+    if let Some((pid, addr)) = s.split_once(':') {
+        let pid = pid
+            .parse()
+            .map_err(|_| format!("{s:?}: expected PID:ADDR"))?;
+        let addr = match addr.strip_prefix("0x") {
+            Some(h) => u64::from_str_radix(h, 16),
+            None => addr.parse(),
+        }
+        .map_err(|_| format!("{s:?}: ADDR is not a number (hex with 0x)"))?;
+        return Ok(Target::Addr { pid, addr });
+    }
     let num = |x: &str| {
         x.parse::<i32>()
             .ok()
@@ -44,9 +63,16 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
     }
 }
 
-/// Opens the space `t` names (a duplicate of its file: same space).
+/// Opens the space `t` names (a duplicate of its file: same space); not
+/// for [`Target::Addr`].
 pub fn open(t: Target) -> io::Result<Space> {
     let raw = match t {
+        Target::Addr { .. } => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "PID:ADDR names pages, not a file",
+            ))
+        }
         // SAFETY: dup has no memory-safety preconditions; a bad fd is EBADF.
         Target::Fd(fd) => cvt(unsafe { libc::dup(fd) })?,
         Target::Remote { pid, fd } => {
@@ -152,7 +178,14 @@ mod tests {
         );
         assert!(parse_target("x").is_err());
         assert!(parse_target("1/-2").is_err());
-        assert!(parse_target("1:0x1000").is_err());
+        assert_eq!(
+            parse_target("1:0x7f00"),
+            Ok(Target::Addr {
+                pid: 1,
+                addr: 0x7f00
+            })
+        );
+        assert!(parse_target("1:zz").is_err() && parse_target("x:0x1").is_err());
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn rust_size(name: &str) -> usize {
         "PagearenaPageStateArgs" => size_of::<uapi::PagearenaPageStateArgs>(),
         "PagearenaPageoutArgs" => size_of::<uapi::PagearenaPageoutArgs>(),
         "PagearenaTraceArgs" => size_of::<uapi::PagearenaTraceArgs>(),
+        "PagearenaPageStateAtArgs" => size_of::<uapi::PagearenaPageStateAtArgs>(),
         other => panic!("struct {other} in rust/uapi.rs is not known to this test: add it"),
     }
 }
@@ -90,6 +91,10 @@ fn rust_consts() -> Vec<(&'static str, u64)> {
         ("PAGEARENA_IOC_PAGEOUT", uapi::PAGEARENA_IOC_PAGEOUT.into()),
         ("PAGEARENA_IOC_TRACE", uapi::PAGEARENA_IOC_TRACE.into()),
         ("PAGEARENA_IOC_IDLE", uapi::PAGEARENA_IOC_IDLE.into()),
+        (
+            "PAGEARENA_IOC_PAGE_STATE_AT",
+            uapi::PAGEARENA_IOC_PAGE_STATE_AT.into(),
+        ),
         ("PAGEARENA_TRACE_START", uapi::PAGEARENA_TRACE_START.into()),
         ("PAGEARENA_TRACE_STOP", uapi::PAGEARENA_TRACE_STOP.into()),
         ("PAGEARENA_TRACE_MAX", uapi::PAGEARENA_TRACE_MAX),

@@ -62,17 +62,17 @@ enum Cmd {
     /// decoded (PAGEARENA_IOC_PAGE_STATE): untouched, zero frame, frame
     /// (its pfn and share count) or swap (its slot), writable, dirty.
     Page {
-        /// The space, by an open file of the device: FD (inherited by this
-        /// command, e.g. `exec 3<>/dev/pagearena; pagearena page 3`) or
-        /// PID/FD (fd FD of process PID, taken with pidfd_getfd: needs the
-        /// right to ptrace it).
+        /// Which pages: PID:ADDR (the pages at address ADDR, hex with 0x, of
+        /// process PID: the space its mapping there shows, a fork-COW
+        /// child's snapshot too; needs CAP_SYS_PTRACE), or a space by an open
+        /// file of the device: FD (inherited by this command, e.g.
+        /// `exec 3<>/dev/pagearena; pagearena page 3`) or PID/FD (fd FD of
+        /// process PID, taken with pidfd_getfd).
         target: String,
-        /// First page index.
-        #[arg(default_value_t = 0)]
-        start: u64,
-        /// Pages to show.
-        #[arg(default_value_t = 16)]
-        count: u64,
+        /// [START] COUNT for FD and PID/FD (first page index, default 0);
+        /// COUNT for PID:ADDR. COUNT defaults to 16.
+        #[arg(num_args = 0..=2)]
+        range: Vec<u64>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -258,10 +258,9 @@ fn main() -> ExitCode {
         Cmd::Spaces { json } => spaces(json),
         Cmd::Page {
             target,
-            start,
-            count,
+            range,
             json,
-        } => page_cmd(&target, start, count, json),
+        } => page_cmd(&target, &range, json),
         Cmd::Demo { which, json } => match demo::run(which, json) {
             Ok(r) => {
                 if json {
@@ -463,18 +462,40 @@ fn spaces(json: bool) -> Res {
     Ok(())
 }
 
-fn page_cmd(target: &str, start: u64, count: u64, json: bool) -> Res {
+fn page_cmd(target: &str, range: &[u64], json: bool) -> Res {
     let t = page::parse_target(target)?;
-    let space = page::open(t).map_err(|e| format!("page {target}: {e}"))?;
-    let entries = space
-        .page_state(start, count)
-        .map_err(|e| format!("PAGEARENA_IOC_PAGE_STATE (pages {start}..+{count}): {e}"))?;
+    let (start, entries, id, at) = if let page::Target::Addr { pid, addr } = t {
+        if range.len() > 1 {
+            return Err(format!("page {target}: only COUNT follows PID:ADDR"));
+        }
+        let count = range.first().copied().unwrap_or(16);
+        let s =
+            Space::open().map_err(|e| format!("cannot open {}: {e}", uapi::PAGEARENA_DEVICE))?;
+        let (entries, id, start) = s.page_state_at(pid, addr, count).map_err(|e| {
+            format!("PAGEARENA_IOC_PAGE_STATE_AT (process {pid}, address {addr:#x}): {e}")
+        })?;
+        (start, entries, id, format!("process {pid} at {addr:#x}: "))
+    } else {
+        let (start, count) = match *range {
+            [] => (0, 16),
+            [c] => (0, c),
+            [s, c, ..] => (s, c),
+        };
+        let space = page::open(t).map_err(|e| format!("page {target}: {e}"))?;
+        let entries = space
+            .page_state(start, count)
+            .map_err(|e| format!("PAGEARENA_IOC_PAGE_STATE (pages {start}..+{count}): {e}"))?;
+        let id = space.space_stats().map(|s| s.id).unwrap_or(0);
+        (start, entries, id, String::new())
+    };
     let rows = page::rows(start, &entries);
     if json {
-        print_json(&rows);
+        print_json(&serde_json::json!({ "space": id, "pages": rows }));
     } else {
-        let id = space.space_stats().map(|s| s.id).unwrap_or(0);
-        println!("space {id}, pages {start}..{}", start + count);
+        println!(
+            "{at}space {id}, pages {start}..{}",
+            start + entries.len() as u64
+        );
         print!("{}", page::table(&rows));
     }
     Ok(())
@@ -859,14 +880,8 @@ mod tests {
         ));
         assert!(Cli::try_parse_from(["pagearena", "demo", "nope"]).is_err());
         let c = Cli::try_parse_from(["pagearena", "page", "123/4", "8", "2"]).unwrap();
-        assert!(matches!(
-            c.cmd,
-            Cmd::Page {
-                start: 8,
-                count: 2,
-                ..
-            }
-        ));
+        assert!(matches!(c.cmd, Cmd::Page { ref range, .. } if range == &[8, 2]));
+        assert!(Cli::try_parse_from(["pagearena", "page", "3", "1", "2", "3"]).is_err());
         let c = Cli::try_parse_from([
             "pagearena",
             "replay",

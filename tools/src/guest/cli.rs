@@ -28,7 +28,7 @@ pub const TESTS: &[Test] = &[
         run: debugfs_commands,
     },
     Test {
-        name: "pagearena page: a space's pages by inherited FD and by PID/FD",
+        name: "pagearena page: a space's pages by inherited FD, by PID/FD, and by PID:ADDR (a fork-COW child's own snapshot)",
         run: page,
     },
     Test {
@@ -238,7 +238,8 @@ fn page(_: &Ctx) -> Outcome {
         "4",
         "--json",
     ])?;
-    let local = local?;
+    let local = local?["pages"].clone();
+    let remote = remote["pages"].clone();
     ensure(local == remote, || format!("FD {local} vs PID/FD {remote}"))?;
     let kinds: Vec<&str> = (0..4)
         .map(|i| local[i]["kind"].as_str().unwrap_or("?"))
@@ -252,10 +253,76 @@ fn page(_: &Ctx) -> Outcome {
         || format!("page: {local}"),
     )?;
     drop(clone);
-    let o = cli(&["page", "999999/3"])?;
-    ensure(!o.status.success() && !o.stderr.is_empty(), || {
-        format!("page of a process that does not exist: {}", text(&o))
+    for bad in ["999999/3", "999999:0x1000"] {
+        let o = cli(&["page", bad])?;
+        ensure(!o.status.success() && !o.stderr.is_empty(), || {
+            format!("page {bad} (no such process): {}", text(&o))
+        })?;
+    }
+    page_at_in_a_fork_child()
+}
+
+/// `page PID:ADDR` shows whatever space a process maps there: a fork-COW
+/// child's own snapshot, not the parent's space its inherited fd names.
+fn page_at_in_a_fork_child() -> Outcome {
+    let ps = page_size();
+    let s = open()?;
+    s.set_fork_mode(uapi::PAGEARENA_FORK_COW)
+        .map_err(err("SET_FORK_MODE"))?;
+    let m = map(&s, 4)?;
+    for p in 0..4 {
+        m.write(p * ps, 1);
+    }
+    let (ready, done) = (
+        crate::dev::Pipe::new().map_err(err("pipe"))?,
+        crate::dev::Pipe::new().map_err(err("pipe"))?,
+    );
+    let child = crate::dev::spawn_child(|| {
+        m.write(ps, 2);
+        ready.post();
+        done.wait();
+        0
     })
+    .map_err(err("fork"))?;
+    let addr = format!("{:#x}", m.ptr() as usize);
+    let r = (|| {
+        ensure(ready.wait(), || "the child did not start".into())?;
+        let c = json(&["page", &format!("{child}:{addr}"), "4", "--json"])?;
+        let p = json(&["page", &format!("{}:{addr}", std::process::id()), "--json"])?;
+        let me = s.space_stats().map_err(err("SPACE_STATS"))?.id;
+        let pg = |v: &serde_json::Value, i: usize, k: &str| v["pages"][i][k].clone();
+        ensure(
+            c["space"] != me
+                && p["space"] == me
+                && p["pages"].as_array().map(Vec::len) == Some(4)
+                && pg(&c, 1, "share_count") == 1
+                && pg(&p, 1, "share_count") == 1
+                && pg(&c, 1, "pfn") != pg(&p, 1, "pfn")
+                && pg(&c, 0, "share_count") == 2
+                && pg(&c, 0, "pfn") == pg(&p, 0, "pfn"),
+            || format!("child {c}\nparent {p} (space {me})"),
+        )?;
+        // Not an arena mapping, and no mapping at all.
+        let heap = Box::new(0u64);
+        let stack = format!(
+            "{}:{:#x}",
+            std::process::id(),
+            &*heap as *const u64 as usize
+        );
+        for (what, target) in [
+            ("a heap address", stack),
+            ("address 0", format!("{child}:0")),
+        ] {
+            let o = cli(&["page", &target])?;
+            ensure(!o.status.success(), || {
+                format!("page at {what}: {}", text(&o))
+            })?;
+        }
+        Ok(())
+    })();
+    done.post();
+    let status = crate::dev::wait_child(child).map_err(err("wait"))?;
+    r.and(ensure(status == Ok(0), || format!("child: {status:?}")))
 }
 
 fn top(_: &Ctx) -> Outcome {

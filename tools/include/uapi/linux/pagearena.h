@@ -133,6 +133,21 @@ struct pagearena_trace_args {
 	__u64 lost;		/* out: dropped since the last read (ring full) */
 };
 
+/*
+ * PAGEARENA_IOC_PAGE_STATE_AT: page states (as PAGE_STATE) at user address
+ * addr of process pid: the space whichever VMA there maps (a fork-COW
+ * child's snapshot too), up to the end of that VMA. Needs CAP_SYS_PTRACE.
+ */
+struct pagearena_page_state_at_args {
+	__u32 version;		/* in: 0 or PAGEARENA_UAPI_VERSION */
+	__u32 pid;		/* in: the process */
+	__u64 addr;		/* in: a user address in it */
+	__u64 count;		/* in: pages wanted; out: pages reported */
+	__u64 buf;		/* user address of count __u64 */
+	__u64 space_id;		/* out: the space mapped there */
+	__u64 start;		/* out: the page index of addr in it */
+};
+
 #define PAGEARENA_TRACE_START 1
 #define PAGEARENA_TRACE_STOP 2
 #define PAGEARENA_TRACE_MAX (1ULL << 22)
@@ -150,6 +165,7 @@ struct pagearena_trace_args {
 #define PAGEARENA_IOC_SET_FORK_MODE _IO(PAGEARENA_IOC_MAGIC, 0x06)
 #define PAGEARENA_IOC_PAGEOUT	 _IOWR(PAGEARENA_IOC_MAGIC, 0x07, struct pagearena_pageout_args)
 #define PAGEARENA_IOC_TRACE	 _IOWR(PAGEARENA_IOC_MAGIC, 0x08, struct pagearena_trace_args)
+#define PAGEARENA_IOC_PAGE_STATE_AT _IOWR(PAGEARENA_IOC_MAGIC, 0x0a, struct pagearena_page_state_at_args)
 /* Zap the PTEs (frames stay): the next access to each page faults again. */
 #define PAGEARENA_IOC_IDLE	 _IO(PAGEARENA_IOC_MAGIC, 0x09)
 
