@@ -228,31 +228,39 @@ fn page_state_at<T: VmOperations<Data = SpaceArc>>(
     arg: usize,
     vmas: &'static VmOpsTable<T>,
 ) -> Result<isize> {
+    if !capable_sys_ptrace() {
+        return Err(EPERM);
+    }
     let mut args: uapi::PagearenaPageStateAtArgs = read_from_user(arg)?;
     if (args.version != 0 && args.version != uapi::PAGEARENA_UAPI_VERSION)
         || args.count > uapi::PAGEARENA_PAGE_STATE_MAX
     {
         return Err(EINVAL);
     }
-    if !capable_sys_ptrace() {
-        return Err(EPERM);
-    }
-    let pid = i32::try_from(args.pid).map_err(|_| EINVAL)?;
-    let addr = usize::try_from(args.addr).map_err(|_| EFAULT)?;
+    let pid = i32::try_from(args.pid).map_err(|_| ESRCH)?;
+    let addr = usize::try_from(args.addr).map_err(|_| ENXIO)?;
     let mm = crate::task_mm::mm_of_pid(pid)?;
     let (space, start, count) = {
+        // Not killable: the abstraction offers only this lock.
         let guard = mm.mmap_read_lock();
-        let vma = guard.vma_lookup(addr).ok_or(EFAULT)?;
+        let vma = guard.vma_lookup(addr).ok_or(ENXIO)?;
         let space = vm_ops::data_of(vmas, vma).ok_or(EINVAL)?;
         let shift = kernel::page::PAGE_SHIFT;
+        // `vma_lookup` gives `start <= addr < end`.
         let pgoff = vm_ops::pgoff(vma) + ((addr - vma.start()) >> shift);
-        let start = pgoff.checked_sub(space.window.base).ok_or(EINVAL)? as u64;
-        let left = ((vma.end() - (addr & !(kernel::page::PAGE_SIZE - 1))) >> shift) as u64;
+        let start = pgoff.checked_sub(space.window.base).ok_or(EINVAL)?;
+        if start >= space.window.pages {
+            return Err(EINVAL);
+        }
+        let left = (vma.end() - (addr & !(kernel::page::PAGE_SIZE - 1))) >> shift;
+        let left = left.min(space.window.pages - start) as u64;
         // A reference of our own, for after the lock.
         let space: SpaceArc = space.into();
-        (space, start, args.count.min(left))
+        (space, start as u64, args.count.min(left))
     };
-    // `mmput` may sleep: after the lock is dropped.
+    // Our `mmput` may be the last, which runs `exit_mmap`: it takes the mmap
+    // write lock and closes the VMAs (taking space mutexes), so not under
+    // the read lock.
     drop(mm);
     page_states(&space, start, count, args.buf)?;
     args.version = uapi::PAGEARENA_UAPI_VERSION;

@@ -116,11 +116,15 @@ pub const PAGEARENA_NR_PAGE_STATE_AT: u32 = 0x0a;
 /// too), from the page at `addr` for `count` pages (at most
 /// [`PAGEARENA_PAGE_STATE_MAX`], else `EINVAL`), cut at the end of that
 /// VMA. `space_id` and `start` come back as the space and the page index
-/// of `addr` in it, `count` as the pages reported. Needs `CAP_SYS_PTRACE`
-/// (the kernel's `ptrace_may_access` is not available to modules), else
-/// `EPERM`; no such process or one without memory is `ESRCH`; no VMA at
-/// `addr` is `EFAULT`, a VMA not of this device `EINVAL`; a bad `buf`
-/// `EFAULT`. Works from any open file of the device.
+/// of `addr` in it, `count` as the pages reported: a snapshot, the mapping
+/// may change after. Needs `CAP_SYS_PTRACE`, else `EPERM` (the kernel's
+/// `ptrace_may_access` is not available to modules, so LSM ptrace policy,
+/// Yama's included, is not consulted; `pid` is a thread id, as for
+/// `/proc/PID`). No such process, or one without memory (a kernel thread,
+/// an exited or zombie task), is `ESRCH`; no VMA at `addr` `ENXIO`; a VMA
+/// not of this device (or one left without a space) `EINVAL`, as is a bad
+/// `version` or `count`; a bad `buf` or argument `EFAULT`; `ENOMEM` if
+/// memory runs out. Works from any open file of the device.
 pub const PAGEARENA_IOC_PAGE_STATE_AT: u32 = ioc(
     IOC_READ | IOC_WRITE,
     PAGEARENA_IOC_MAGIC,

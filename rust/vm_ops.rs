@@ -366,10 +366,17 @@ pub fn data_of<'a, T: VmOperations>(
         return None;
     }
     // SAFETY: The VMA owns `T::Data` behind `ptr` (set by `install` or
-    // `open_callback`) until `close` takes it back, and `close` cannot run
-    // while the lock we hold keeps the VMA in its mm: a VMA is taken out of
-    // the tree under the mmap write lock before it is closed. So the data
-    // outlives the borrow, which lasts as long as `vma`.
+    // `open_callback`) until `close_callback` takes it back (clearing the
+    // pointer first). A VMA we can reach, in its mm's tree under the mmap
+    // read lock (or its VMA lock), is not closed while we hold that lock:
+    // munmap detaches VMAs from the tree under the write lock (and
+    // `vma_start_write`, which waits for VMA-lock readers) before it may
+    // downgrade and close them, so `vma_lookup` cannot return those;
+    // `exit_mmap` needs `mm_users` at 0 and the write lock; and a VMA closed
+    // and put back by an aborted munmap has `vma_dummy_vm_ops`, which fails
+    // the comparison above (which is also what makes it sound: only
+    // `T`'s table points at `table`). So the data outlives the borrow,
+    // which lasts as long as `vma`.
     Some(unsafe { T::Data::borrow(ptr) })
 }
 
