@@ -32,10 +32,12 @@ pub fn token(e: u64) -> String {
     format!("{}:{}", e >> 32, e & 0xffff_ffff)
 }
 
-/// Runs `cmd` with the trace on, writing its references to `out`; ages every
+/// Runs `cmd` with the trace on (through the device at `device`), writing
+/// its references to `out`; ages every
 /// space every `idle` (none if zero). Returns the command's status and what
 /// was seen. The trace is stopped whatever happens.
 pub fn run(
+    device: &str,
     cmd: &[String],
     out: &mut dyn Write,
     idle: Duration,
@@ -44,7 +46,8 @@ pub fn run(
     let (prog, args) = cmd
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command to trace"))?;
-    let s = Space::open()?;
+    let s = Space::open_path(device)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open {device}: {e}")))?;
     s.trace_start(ring)
         .map_err(|e| io::Error::new(e.kind(), format!("PAGEARENA_IOC_TRACE (start): {e}")))?;
     let r = (|| {

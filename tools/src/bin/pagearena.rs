@@ -252,7 +252,7 @@ fn main() -> ExitCode {
             ring,
             json,
             cmd,
-        } => trace_cmd(output, idle_ms, ring, json, &cmd),
+        } => trace_cmd(&cli.device, output, idle_ms, ring, json, &cmd),
         Cmd::Buddyinfo { json } => buddyinfo(json),
         Cmd::Slabinfo { json } => slabinfo(json),
         Cmd::Spaces { json } => spaces(json),
@@ -729,7 +729,14 @@ fn bench_swap(
     Ok(())
 }
 
-fn trace_cmd(output: Option<PathBuf>, idle_ms: u64, ring: u64, json: bool, cmd: &[String]) -> Res {
+fn trace_cmd(
+    device: &str,
+    output: Option<PathBuf>,
+    idle_ms: u64,
+    ring: u64,
+    json: bool,
+    cmd: &[String],
+) -> Res {
     let mut out: Box<dyn std::io::Write> = match &output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -737,6 +744,7 @@ fn trace_cmd(output: Option<PathBuf>, idle_ms: u64, ring: u64, json: bool, cmd: 
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let (status, sum) = pagearena_tools::trace::run(
+        device,
         cmd,
         &mut out,
         std::time::Duration::from_millis(idle_ms),

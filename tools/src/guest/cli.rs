@@ -36,6 +36,10 @@ pub const TESTS: &[Test] = &[
         run: trace_ioctls,
     },
     Test {
+        name: "without CAP_SYS_ADMIN / CAP_SYS_PTRACE: TRACE start, IDLE of every space and PAGE_STATE_AT are EPERM; IDLE of one's own space works",
+        run: privileged_ioctls,
+    },
+    Test {
         name: "pagearena trace records demo cow's first writes in order, and replay reads the trace",
         run: trace_and_replay,
     },
@@ -541,6 +545,82 @@ fn trace_ioctls(_: &Ctx) -> Outcome {
         .trace_read(0, true)
         .map_err(err("TRACE stop"))
         .map(|_| ())
+}
+
+/// Drops `caps` (capability numbers) from this process's effective set
+/// (`capset`, version 3); raw syscalls only, for a forked child.
+fn drop_effective_caps(caps: &[u32]) -> bool {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut h = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: capget writes two `Data` for version 3 into our array.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    for &c in caps {
+        d[(c / 32) as usize].effective &= !(1 << (c % 32));
+    }
+    // SAFETY: capset reads our header and two `Data`.
+    unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) == 0 }
+}
+
+fn privileged_ioctls(_: &Ctx) -> Outcome {
+    let s = open()?;
+    let m = map(&s, 2)?;
+    m.write(0, 1);
+    let addr = m.ptr() as u64;
+    let me = std::process::id();
+    let r = crate::dev::in_child(|| {
+        // CAP_SYS_PTRACE and CAP_SYS_ADMIN (linux/capability.h).
+        if !drop_effective_caps(&[19, 21]) {
+            return 10;
+        }
+        let eperm =
+            |r: std::io::Result<i32>| r.err().and_then(|e| e.raw_os_error()) == Some(libc::EPERM);
+        let mut targs = uapi::PagearenaTraceArgs {
+            flags: uapi::PAGEARENA_TRACE_START,
+            count: 8,
+            ..Default::default()
+        };
+        let mut pargs = uapi::PagearenaPageStateAtArgs {
+            pid: me,
+            addr,
+            count: 1,
+            ..Default::default()
+        };
+        let checks = [
+            eperm(s.ioctl_raw(uapi::PAGEARENA_IOC_TRACE, &mut targs as *mut _ as usize)),
+            eperm(s.ioctl_raw(uapi::PAGEARENA_IOC_IDLE, uapi::PAGEARENA_IDLE_ALL)),
+            eperm(s.ioctl_raw(
+                uapi::PAGEARENA_IOC_PAGE_STATE_AT,
+                &mut pargs as *mut _ as usize,
+            )),
+            s.ioctl_raw(uapi::PAGEARENA_IOC_IDLE, uapi::PAGEARENA_IDLE_SPACE)
+                .is_ok(),
+        ];
+        checks
+            .iter()
+            .enumerate()
+            .fold(0, |acc, (i, ok)| acc | (i32::from(!ok) << i))
+    })
+    .map_err(err("fork"))?;
+    ensure(r == Ok(0), || {
+        format!("without the capabilities (bit 0 TRACE start, 1 IDLE_ALL, 2 PAGE_STATE_AT not EPERM; 3 own IDLE failed; 10 capset): {r:?}")
+    })
 }
 
 fn trace_and_replay(_: &Ctx) -> Outcome {
