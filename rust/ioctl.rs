@@ -154,9 +154,15 @@ fn pageout(space: &Space, arg: usize) -> Result<isize> {
 /// `page_idle` ask for): the trace sees every space's accesses and costs
 /// every fault, and aging every space costs every space faults.
 fn capable_sys_admin() -> bool {
+    capable(kernel::bindings::CAP_SYS_ADMIN)
+}
+
+/// Whether the calling task has capability `cap`.
+fn capable(cap: u32) -> bool {
     // SAFETY: `capable` has no preconditions: it checks the current task's
-    // credentials (we are in an ioctl, in process context) and may audit.
-    unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) }
+    // credentials (we are in an ioctl, in process context) and may audit;
+    // any capability number is accepted (an unknown one is refused).
+    unsafe { kernel::bindings::capable(cap as i32) }
 }
 
 /// `PAGEARENA_IOC_TRACE` from the file of `space`.
@@ -219,8 +225,7 @@ fn page_state_query(space: &Space, arg: usize) -> Result<isize> {
 
 /// Whether the calling task has `CAP_SYS_PTRACE`.
 fn capable_sys_ptrace() -> bool {
-    // SAFETY: As in `capable_sys_admin`.
-    unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_PTRACE as i32) }
+    capable(kernel::bindings::CAP_SYS_PTRACE)
 }
 
 /// `PAGEARENA_IOC_PAGE_STATE_AT`.

@@ -28,6 +28,14 @@ fn bad(file: &str, line: &str) -> io::Error {
     )
 }
 
+/// Field `i` of `line` of debugfs `file`, a number.
+fn number(fields: &[&str], i: usize, file: &str, line: &str) -> io::Result<u64> {
+    fields
+        .get(i)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| bad(file, line))
+}
+
 /// Free blocks per order (`buddyinfo`: `Node 0, zone    Arena n0 n1 ...`).
 pub fn parse_buddyinfo(text: &str) -> io::Result<Vec<u64>> {
     let line = text.lines().next().unwrap_or("");
@@ -69,11 +77,7 @@ pub fn parse_slabinfo(text: &str) -> io::Result<Vec<Slab>> {
             continue;
         }
         let f: Vec<&str> = line.split_whitespace().collect();
-        let n = |i: usize| -> io::Result<u64> {
-            f.get(i)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| bad("slabinfo", line))
-        };
+        let n = |i: usize| number(&f, i, "slabinfo", line);
         // name a n size per pages : tunables x x x : slabdata act num x
         if f.len() != 16 || f[6] != ":" || f[11] != ":" {
             return Err(bad("slabinfo", line));
@@ -127,11 +131,7 @@ pub fn parse_spaces(text: &str) -> io::Result<Vec<SpaceRow>> {
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let n = |i: usize| -> io::Result<u64> {
-                f.get(i)
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| bad("spaces", line))
-            };
+            let n = |i: usize| number(&f, i, "spaces", line);
             if f.len() != 7 {
                 return Err(bad("spaces", line));
             }

@@ -50,6 +50,11 @@ pub fn parse_trace(text: &str) -> Result<Vec<u32>, String> {
     Ok(out)
 }
 
+/// Pages `trace` touches (its first touches, which no policy avoids).
+pub fn distinct_pages(trace: &[u32]) -> usize {
+    trace.iter().collect::<std::collections::HashSet<_>>().len()
+}
+
 /// Memory sizes (frames) for a trace touching `distinct` pages: `steps`
 /// sizes spread evenly from a tenth of it to all of it.
 pub fn default_sizes(distinct: usize, steps: usize) -> Vec<usize> {
@@ -102,7 +107,7 @@ pub fn run(
     sizes: &[usize],
     progress: &mut dyn FnMut(usize, usize),
 ) -> io::Result<Report> {
-    let distinct = trace.iter().collect::<std::collections::HashSet<_>>().len();
+    let distinct = distinct_pages(trace);
     let total = policies.len() * sizes.len();
     let mut out = Vec::new();
     for (i, name) in policies.iter().enumerate() {

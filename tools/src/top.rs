@@ -64,17 +64,17 @@ pub struct Rates {
 }
 
 impl Rates {
+    /// The rates `top` shows, from `stat`'s per-second rates of every event.
     fn between(a: &PagearenaStats, b: &PagearenaStats, secs: f64) -> Self {
-        let r = |x: u64, y: u64| y.saturating_sub(x) as f64 / secs.max(1e-3);
+        let all: std::collections::HashMap<_, _> =
+            crate::stat::rates(a, b, secs).into_iter().collect();
+        let r = |k: &str| all.get(k).copied().unwrap_or(0.0);
         Self {
-            faults: r(a.pgfault, b.pgfault),
-            major: r(a.pgmajfault, b.pgmajfault),
-            reclaim: r(
-                a.pgsteal_clean + a.pgsteal_dirty,
-                b.pgsteal_clean + b.pgsteal_dirty,
-            ),
-            swap_in: r(a.pswpin, b.pswpin),
-            swap_out: r(a.pswpout, b.pswpout),
+            faults: r("pgfault"),
+            major: r("pgmajfault"),
+            reclaim: r("pgsteal_clean") + r("pgsteal_dirty"),
+            swap_in: r("pswpin"),
+            swap_out: r("pswpout"),
         }
     }
 }

@@ -797,9 +797,8 @@ fn replay_cmd(
             ));
         }
     }
-    let distinct = trace.iter().collect::<std::collections::HashSet<_>>().len();
     let sizes = if frames.is_empty() {
-        replay::default_sizes(distinct, steps)
+        replay::default_sizes(replay::distinct_pages(&trace), steps)
     } else {
         frames
     };
