@@ -20,16 +20,18 @@ use crate::{
     frames::KernelFrames,
     mm::{
         buddy::{Buddy, PageAllocator, NR_ORDERS},
-        error::Result as MmResult,
+        error::{Error as MmError, Result as MmResult},
         fault::FramePool,
         frame::{pg, Frame, FrameState},
         memory::{FrameMemory, Pfn, PAGE_SIZE},
         pagetable::{release_node, take_node, NodeAllocator},
+        pcp::{batch_for, BuddyLock, PfnBatch},
         policy::Policy,
         reclaim::{ReclaimPolicy, Watermarks},
         slab::{SlabCache, SlabInfo},
         swap::{SwapMap, SwapSlots, SwapStats},
     },
+    percpu::{PerCpuSet, LRU_BATCH},
     swapfile::SwapFile,
 };
 use core::sync::atomic::{
@@ -181,8 +183,8 @@ pub struct Arena {
     pub zero_kpfn: usize,
     /// Pages a read fault maps at once (`fault_around_pages`; 0 or 1: off).
     pub fault_around: usize,
-    /// Event counters.
-    events: [AtomicU64; Event::Count as usize],
+    /// Each CPU's free-frame list, LRU-add batch and event counters.
+    pcpu: PerCpuSet<{ Event::Count as usize }>,
     /// A page-table node taken at load and never freed (`selftest_leak_node`),
     /// for the test of the leak check at unload.
     leaked_node: Option<Pfn>,
@@ -259,6 +261,9 @@ pub struct ArenaConfig {
     pub kswapd: bool,
     /// Watermarks `(min, low, high)` in frames; 0 for a default scaled to the arena.
     pub watermarks: (usize, usize, usize),
+    /// Frames a CPU's free list moves to or from the buddy at a time (0:
+    /// no lists); `None` for a default scaled to the arena.
+    pub pcp_batch: Option<usize>,
 }
 
 /// The arena of the loaded module (set between load and unload).
@@ -362,6 +367,11 @@ impl Arena {
             None
         };
         let free0 = buddy.nr_free();
+        let batch = cfg
+            .pcp_batch
+            .unwrap_or_else(|| batch_for(managed, kernel::cpu::nr_cpu_ids() as usize));
+        // No LRU-add batch where there are no lists: a small arena.
+        let pcpu = PerCpuSet::new(batch, batch.min(LRU_BATCH))?;
         Ok(try_pin_init!(Self {
             mem,
             frames,
@@ -371,7 +381,7 @@ impl Arena {
             zero,
             zero_kpfn,
             fault_around: cfg.fault_around,
-            events: [const { AtomicU64::new(0) }; Event::Count as usize],
+            pcpu,
             leaked_node,
             swap <- new_spinlock!(swap, "pagearena_swap"),
             swapfile: cfg.swap,
@@ -410,12 +420,12 @@ impl Arena {
     /// Counts `n` `event`s.
     #[inline]
     pub fn count_n(&self, event: Event, n: u64) {
-        self.events[event as usize].fetch_add(n, Ordering::Relaxed);
+        self.pcpu.count(event as usize, n);
     }
 
-    /// The counters, in [`Event`] order.
+    /// The counters, in [`Event`] order, summed over the CPUs.
     pub fn events(&self) -> [u64; Event::Count as usize] {
-        core::array::from_fn(|i| self.events[i].load(Ordering::Relaxed))
+        self.pcpu.events()
     }
 
     /// Total frames.
@@ -432,38 +442,65 @@ impl Arena {
     /// A block of `order` from the buddy; wakes the reclaim thread if that
     /// leaves free frames below the low watermark.
     pub fn buddy_alloc(&self, order: u32) -> MmResult<Pfn> {
-        let (r, free) = {
-            let mut b = self.buddy.lock();
-            let r = b.alloc(&self.frames, order);
-            // Under the lock, so the last store is the buddy's last count.
-            // SeqCst, paired with the thread's store of `kswapd_awake`
-            // before it looks at `nr_free` to decide to sleep: either it
-            // sees this count, or we see it asleep (below) and wake it.
-            let free = b.nr_free();
-            self.nr_free.store(free, Ordering::SeqCst);
-            (r, free)
-        };
-        if free < self.wmark.low() {
-            self.wake_kswapd();
-        }
-        r
+        self.with_buddy(|b| b.alloc(&self.frames, order))
     }
 
     /// Gives a block of `order` back to the buddy.
     pub fn buddy_free(&self, pfn: Pfn, order: u32) -> MmResult {
-        let (r, free) = {
-            let mut b = self.buddy.lock();
-            let r = b.free(&self.frames, pfn, order);
-            let free = b.nr_free();
-            self.nr_free.store(free, Ordering::SeqCst);
-            (r, free)
-        };
-        // Memory came back (a space went): worth waking the reclaim thread
-        // again when it runs short.
-        if free >= self.wmark.high() && self.kswapd_failures.load(Ordering::SeqCst) != 0 {
-            self.kswapd_failures.store(0, Ordering::SeqCst);
+        self.with_buddy(|b| b.free(&self.frames, pfn, order))
+    }
+
+    /// An order-0 block (a data frame or a page-table node, the fault
+    /// path's allocations): from this CPU's free list, which refills from
+    /// the buddy a batch at a time (`rmqueue_pcplist`). If the buddy is
+    /// empty too, the frames waiting on every CPU's lists and LRU-add
+    /// batches go back first and the buddy is asked again (`drain_all_pages`
+    /// before memory is called exhausted).
+    pub fn alloc_page0(&self) -> MmResult<Pfn> {
+        let r = self.pcpu.this_cpu().pages.lock().alloc(&self.frames, self);
+        match r {
+            Err(MmError::NoMemory) => {
+                self.drain_all();
+                self.buddy_alloc(0)
+            }
+            r => r,
         }
-        r
+    }
+
+    /// Frees an order-0 block from [`Arena::alloc_page0`] onto this CPU's
+    /// free list (which gives a batch back to the buddy when it is long).
+    pub fn free_page0(&self, pfn: Pfn) -> MmResult {
+        self.pcpu
+            .this_cpu()
+            .pages
+            .lock()
+            .free(&self.frames, pfn, self)
+    }
+
+    /// Gives the frames of every CPU's free list back to the buddy
+    /// (`drain_all_pages`).
+    pub fn drain_pages(&self) {
+        for c in self.pcpu.iter() {
+            let mut p = c.pages.lock();
+            if p.count() > 0 {
+                self.with_buddy(|b| p.drain(b, &self.frames));
+            }
+        }
+    }
+
+    /// Flushes every CPU's LRU-add batch, then gives every CPU's free
+    /// frames back to the buddy: after it, every free frame is in the
+    /// buddy, and every data frame still held is on the LRU. For reports
+    /// that count exactly, reclaim, and memory running out.
+    pub fn drain_all(&self) {
+        self.lru_add_drain_all();
+        self.drain_pages();
+    }
+
+    /// Free frames: the buddy's, and those on the CPUs' free lists.
+    pub fn nr_free_total(&self) -> usize {
+        let pcp: usize = self.pcpu.iter().map(|c| c.pages.lock().count()).sum();
+        self.buddy.lock().nr_free() + pcp
     }
 
     /// Wakes the reclaim thread (`wakeup_kswapd`), unless it is awake or
@@ -503,12 +540,48 @@ impl Arena {
 
     /// Puts data frame `pfn`, which a space's entry just took, on the LRU
     /// lists (`folio_add_lru`), as just accessed: the fault that made it
-    /// is an access.
+    /// is an access. It waits, pinned, in this CPU's LRU-add batch until
+    /// the batch is full (or drained: [`Arena::lru_add_drain_all`]), so the
+    /// LRU's lock is taken once a batch. A frame freed meanwhile (its last
+    /// entry gone) is freed when the batch lets go of it.
     pub fn lru_add(&self, pfn: Pfn) {
-        let mut lru = self.lru.lock();
-        if !self.frames[pfn.idx()].test(pg::LRU) {
-            lru.insert(&self.frames, pfn);
-            lru.accessed(&self.frames, pfn);
+        self.frames[pfn.idx()].get();
+        if let Some(b) = self.pcpu.lru_add(pfn) {
+            self.lru_add_flush(&b);
+        }
+    }
+
+    /// Puts the frames of LRU-add batch `b` on the lists, under one take of
+    /// the LRU's lock, then drops the batch's pins
+    /// (`folio_batch_move_lru`).
+    fn lru_add_flush(&self, b: &PfnBatch<LRU_BATCH>) {
+        if b.is_empty() {
+            return;
+        }
+        {
+            let mut lru = self.lru.lock();
+            for &pfn in b.as_slice() {
+                let f = &self.frames[pfn.idx()];
+                // Only the pin left: no entry maps it, and none can (a
+                // frame gets entries only from one that maps it); it goes
+                // with the pin, below.
+                if f.refcount() > 1 && !f.test(pg::LRU) {
+                    lru.insert(&self.frames, pfn);
+                    lru.accessed(&self.frames, pfn);
+                }
+            }
+        }
+        for &pfn in b.as_slice() {
+            FramePool::put_frame(self, pfn);
+        }
+    }
+
+    /// Flushes every CPU's LRU-add batch (`lru_add_drain_all`): before
+    /// reclaim scans, and before reports that count frames on the lists.
+    pub fn lru_add_drain_all(&self) {
+        for c in self.pcpu.iter() {
+            let b = c.lru_add.lock().take();
+            self.lru_add_flush(&b);
         }
     }
 
@@ -618,7 +691,7 @@ impl FramePool for Arena {
     }
 
     fn alloc_page(&self) -> MmResult<Pfn> {
-        self.buddy_alloc(0)
+        self.alloc_page0()
     }
 
     fn swapcache_changed(&self, delta: i64) {
@@ -637,8 +710,41 @@ impl FramePool for Arena {
                 lru.remove(&self.frames, pfn);
             }
         }
-        let r = self.buddy_free(pfn, 0);
+        let r = self.free_page0(pfn);
         kernel::warn_on!(r.is_err());
+    }
+}
+
+/// The buddy behind its spinlock, for the CPUs' free lists.
+impl BuddyLock for Arena {
+    /// Calls `f` on the locked buddy; then, if it changed the free frames:
+    /// stores their count for the watermarks, wakes the reclaim thread if
+    /// an allocation (or a failed one) left them below low, and takes its
+    /// give-up back if a
+    /// free brought them back to high (a space went: worth waking it again
+    /// when memory runs short).
+    fn with_buddy<R>(&self, f: impl FnOnce(&mut Buddy) -> R) -> R {
+        let (r, before, free) = {
+            let mut b = self.buddy.lock();
+            let before = b.nr_free();
+            let r = f(&mut b);
+            // Under the lock, so the last store is the buddy's last count.
+            // SeqCst, paired with the thread's store of `kswapd_awake`
+            // before it looks at `nr_free` to decide to sleep: either it
+            // sees this count, or we see it asleep (below) and wake it.
+            let free = b.nr_free();
+            self.nr_free.store(free, Ordering::SeqCst);
+            (r, before, free)
+        };
+        if free <= before && free < self.wmark.low() {
+            self.wake_kswapd();
+        } else if free > before
+            && free >= self.wmark.high()
+            && self.kswapd_failures.load(Ordering::SeqCst) != 0
+        {
+            self.kswapd_failures.store(0, Ordering::SeqCst);
+        }
+        r
     }
 }
 
@@ -646,6 +752,9 @@ impl FramePool for Arena {
 impl PinnedDrop for Arena {
     fn drop(self: Pin<&mut Self>) {
         Arena::withdraw();
+        // What the CPUs hold goes back first: frames of the last spaces
+        // still pinned by LRU-add batches, then the free lists.
+        self.drain_all();
         let pages = &mut ArenaPages { arena: &self };
         let space_objs = {
             let mut c = self.space_cache.lock();
@@ -720,9 +829,9 @@ impl NodeAllocator for PtNodes<'_> {
 
     fn alloc_node(&mut self) -> MmResult<Pfn> {
         let a = self.arena;
-        let pfn = a.buddy_alloc(0)?;
+        let pfn = a.alloc_page0()?;
         if let Err(e) = take_node(&a.frames, &a.mem, pfn) {
-            let r = a.buddy_free(pfn, 0);
+            let r = a.free_page0(pfn);
             kernel::warn_on!(r.is_err());
             return Err(e);
         }
@@ -733,7 +842,7 @@ impl NodeAllocator for PtNodes<'_> {
     fn free_node(&mut self, node: Pfn) -> MmResult {
         let a = self.arena;
         release_node(&a.frames, node)?;
-        a.buddy_free(node, 0)?;
+        a.free_page0(node)?;
         a.pt_frames.fetch_sub(1, Ordering::Relaxed);
         Ok(())
     }

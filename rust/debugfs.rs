@@ -108,7 +108,11 @@ fn swaps(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
 }
 
 fn buddyinfo(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
-    let (_, per_order) = arena().buddyinfo();
+    // The CPUs' free lists drained first, as for `vmstat`: every free
+    // frame shows in its order.
+    let a = arena();
+    a.drain_all();
+    let (_, per_order) = a.buddyinfo();
     write!(f, "Node 0, zone    Arena")?;
     for n in per_order {
         write!(f, " {n:6}")?;

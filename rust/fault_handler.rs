@@ -18,9 +18,10 @@
 //! zeroed one (demand zero), a private copy (COW), or the same frame (held
 //! alone: `pfn_mkwrite` replaces the read-only PTE by a writable one).
 //!
-//! Everything happens under the space's mutex (no global lock is held across
-//! a fault; the buddy spinlock is taken for single allocations inside, the
-//! LRU spinlock for one list change). A write on a page without a PTE zeroes
+//! Everything happens under the space's mutex, and no global lock is taken
+//! (frames come from the CPU's free list, new frames wait in the CPU's
+//! LRU-add batch, events are counted per CPU: [`crate::percpu`]; the buddy's
+//! and the LRU's locks are taken once a batch). A write on a page without a PTE zeroes
 //! a frame before taking the mutex. A page in swap is read back with no
 //! lock held. A new frame goes on the LRU; a frame remapped after reclaim
 //! aged it is a soft fault, which tells reclaim it is in use. A fault that

@@ -28,6 +28,8 @@ pub mod lru;
 pub mod memory;
 #[path = "mm/src/pagetable.rs"]
 pub mod pagetable;
+#[path = "mm/src/pcp.rs"]
+pub mod pcp;
 #[path = "mm/src/policy.rs"]
 pub mod policy;
 #[path = "mm/src/reclaim.rs"]

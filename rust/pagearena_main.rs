@@ -18,7 +18,8 @@
 //!    zaps), [`vm_ops`] (a safe abstraction of `vm_operations_struct`),
 //!    [`swapfile`] (the backing store of swap), [`kthread`] (a kernel
 //!    thread), [`fault_trace`] (the ring of fault events), [`task_mm`]
-//!    (another process's mm by pid), [`selftest`];
+//!    (another process's mm by pid), [`percpu`] (each CPU's free-frame
+//!    list, LRU-add batch and event counters), [`selftest`];
 //! 2. the arena: [`arena`] (frames, buddy, slab caches, page-table nodes,
 //!    the zero frame, event counters, the LRU lists, watermarks and the
 //!    reclaim thread's wait queue) and [`slab_arc`] (reference-counted
@@ -40,12 +41,16 @@
 //! per-VMA lock, for faults) → a
 //! space's mutex → `i_mmap_rwsem` (taken by a zap, [`rmap::Window::zap`]),
 //! or the space cache's spinlock → the buddy spinlock (the cache takes it
-//! inside; a fault takes it alone, for single allocations); the swap map's
-//! spinlock and the LRU spinlock are leaves taken under a space's mutex
-//! (faults, snapshots, destroys) or alone, the LRU lock never with the
-//! buddy's (a freed frame leaves the lists before it goes to the buddy);
-//! the reclaim thread's state spinlock and the fault trace's ring spinlock
-//! are leaves (a fault takes the ring's at its entry, while the trace is on). Swap I/O runs with no
+//! inside), or a CPU's free-list spinlock ([`percpu`]) → the buddy
+//! spinlock (a refill or a drain of the list) → the reclaim thread's state
+//! spinlock (a refill below the low watermark wakes the thread); the swap
+//! map's spinlock, the LRU spinlock and a CPU's LRU-add batch spinlock are
+//! leaves taken under a space's mutex (faults, snapshots, destroys) or
+//! alone, the LRU lock never with the buddy's or a free list's (a freed
+//! frame leaves the lists before it goes to a free list; a flushed batch
+//! drops its pins after the LRU lock); the fault trace's ring spinlock is a
+//! leaf (a fault takes it at its entry, while the trace is on). Free lists
+//! and batches of different CPUs are never locked at once. Swap I/O runs with no
 //! lock of ours held: under the mmap or VMA read lock for a fault's
 //! swap-in, under nothing for reclaim. The space registry mutex is a leaf:
 //! nothing is taken under it, and it is never taken with a space's mutex
@@ -53,10 +58,12 @@
 //! parent's are taken one after the other; reclaim's reverse-map walk takes
 //! one space's, then the next). Reclaim takes a space's mutex with no other
 //! lock of ours held (never under the LRU lock or `i_mmap_rwsem`): a fault
-//! drops its space's mutex before it reclaims directly. No global lock is
-//! held across a fault: the buddy lock is taken only for single
-//! allocations and frees, the LRU lock for one list change, the trace's
-//! ring lock (only while a trace is on) for one push.
+//! drops its space's mutex before it reclaims directly. A fault takes no
+//! global lock but the trace's ring lock (only while a trace is on, for
+//! one push): it allocates from its CPU's free list (the buddy's lock once
+//! a batch), adds to its CPU's LRU-add batch (the LRU's lock once a batch)
+//! and counts events on its CPU. Only memory running out (every list
+//! drained) and reclaim take the global locks for longer.
 //!
 //! # Frame lifetime protocol
 //!
@@ -127,6 +134,7 @@ pub mod frames;
 pub mod ioctl;
 pub mod kthread;
 pub mod mm;
+pub mod percpu;
 pub mod rmap;
 pub mod selftest;
 pub mod slab_arc;
@@ -192,6 +200,10 @@ module! {
         selftest_no_kswapd: bool {
             default: false,
             description: "Test only: start no reclaim thread, so that faults reclaim directly, alone",
+        },
+        pcp_batch: i32 {
+            default: -1,
+            description: "Frames a CPU's free list takes from or gives back to the buddy at a time, up to 31 (0: no per-CPU lists or LRU-add batches; -1: a 512th of each CPU's share of the arena)",
         },
         selftest_swap_delay_ms: u32 {
             default: 0,
@@ -304,6 +316,14 @@ impl Pagearena {
             0 => None,
             n => Some(n as usize - 1),
         };
+        let pcp_batch = match module_parameters::pcp_batch.value() {
+            -1 => None,
+            b @ 0..=31 => Some(b as usize),
+            b => {
+                pr_err!("pcp_batch={} is not -1 or 0..=31\n", b);
+                return Err(EINVAL);
+            }
+        };
         let init = arena::Arena::new(arena::ArenaConfig {
             nr_frames: frames,
             debug_slab: module_parameters::slab_debug.value(),
@@ -325,6 +345,7 @@ impl Pagearena {
                 module_parameters::watermark_low.value() as usize,
                 module_parameters::watermark_high.value() as usize,
             ),
+            pcp_batch,
         })?;
         let arena = KBox::pin_init(init, GFP_KERNEL)?;
         pr_info!(

@@ -309,6 +309,9 @@ fn reclaim_until(
     may_write: bool,
     mut done: impl FnMut(&Arena, usize) -> bool,
 ) -> (usize, usize) {
+    // Frames waiting in the CPUs' LRU-add batches onto the lists first,
+    // where the scan sees them (`lru_add_drain` before `shrink_*_list`).
+    a.lru_add_drain_all();
     let (mut freed, mut looked) = (0, 0);
     let mut idle = 0;
     while !done(a, freed) && max_idle.is_none_or(|m| looked <= 2 * m) {
@@ -456,6 +459,9 @@ pub fn pageout_range(
     out: &mut PagearenaPageoutArgs,
 ) -> Result {
     let a = arena();
+    // As `MADV_PAGEOUT` does (`lru_add_drain`): frames waiting in LRU-add
+    // batches are pinned by them, and would outlive their pageout there.
+    a.lru_add_drain_all();
     let mut full = false;
     for idx in start..start + count {
         if fatal_signal_pending() {

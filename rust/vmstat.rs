@@ -8,10 +8,14 @@ use crate::{
     space, uapi,
 };
 
-/// The arena's counters.
+/// The arena's counters. The CPUs' free lists and LRU-add batches are
+/// drained first, so that free frames, the LRU's lists and the frames of
+/// closed spaces are counted exactly (a lock round per CPU: reports are
+/// rare next to faults).
 pub fn stats() -> uapi::PagearenaStats {
     let a = arena();
-    let (nr_free, _) = a.buddyinfo();
+    a.drain_all();
+    let nr_free = a.nr_free_total();
     let slabs = a.slabinfo();
     let ev = a.events();
     let nr_spaces = space::nr_spaces();

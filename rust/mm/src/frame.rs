@@ -58,6 +58,9 @@ pub enum FrameState {
     Zero = 6,
     /// A node of some space's page table (`count`: its entries in use).
     PageTable = 7,
+    /// Free, on a CPU's page list ([`super::pcp`]): handed out by the
+    /// buddy, not yet to a user.
+    PerCpu = 8,
 }
 
 impl FrameState {
@@ -70,6 +73,7 @@ impl FrameState {
             5 => FrameState::Data,
             6 => FrameState::Zero,
             7 => FrameState::PageTable,
+            8 => FrameState::PerCpu,
             _ => FrameState::None,
         }
     }

@@ -14,6 +14,7 @@
 //! | [`frame`] | `struct page`, page flags |
 //! | [`list`] | `list_head` over `page->lru` |
 //! | [`buddy`] | `mm/page_alloc.c` |
+//! | [`pcp`] | `mm/page_alloc.c` per-CPU page lists; `mm/swap.c` LRU-add batches |
 //! | [`slab`] | `mm/slub.c` |
 //! | [`pagetable`] | PGD/PUD/PMD/PTE |
 //! | [`fault`] | `mm/memory.c`: zero page, demand zero, COW |
@@ -39,6 +40,7 @@ pub mod list;
 pub mod lru;
 pub mod memory;
 pub mod pagetable;
+pub mod pcp;
 pub mod policy;
 pub mod reclaim;
 pub mod slab;

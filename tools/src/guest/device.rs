@@ -40,6 +40,10 @@ pub const TESTS: &[Test] = &[
         run: bad_params,
     },
     Test {
+        name: "per-CPU free lists and LRU-add batches: after threads on every CPU fault and close, every frame is accounted for",
+        run: per_cpu_frames_reconcile,
+    },
+    Test {
         name:
             "an arena larger than memory, or a load failing half-way, is ENOMEM and leaks nothing",
         run: arena_too_large,
@@ -238,6 +242,8 @@ fn bad_params(ctx: &Ctx) -> Outcome {
         "arena_mb=lots",
         "fault_around_pages=3",
         "fault_around_pages=1024",
+        "pcp_batch=32",
+        "pcp_batch=-2",
     ] {
         out = expect_errno(p, ctx.load(p), libc::EINVAL);
         if out.is_err() {
@@ -253,6 +259,149 @@ fn bad_params(ctx: &Ctx) -> Outcome {
     }
     ctx.restore()?;
     out
+}
+
+/// Pins the calling thread to `cpu`.
+pub(super) fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: A zeroed `cpu_set_t` is the empty set; CPU_SET writes inside it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below the set's size (CPU_SETSIZE is 1024).
+    unsafe { libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size given; 0 is this thread.
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Leaves free frames on every CPU's free list: a thread pinned to each
+/// CPU writes 40 pages of a space of its own and closes it, which frees
+/// them onto that CPU's list. An allocation elsewhere must still find them
+/// when the buddy runs dry.
+pub(super) fn fill_cpu_lists() -> Outcome {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let page = crate::dev::page_size();
+    for cpu in 0..cpus {
+        std::thread::spawn(move || -> Outcome {
+            pin_to_cpu(cpu).map_err(|e| format!("pin to CPU {cpu}: {e}"))?;
+            let s = Space::open().map_err(|e| format!("open: {e}"))?;
+            let m = s.map(0, 40 * page).map_err(|e| format!("mmap: {e}"))?;
+            for p in 0..40 {
+                m.write(p * page, 1);
+            }
+            Ok(())
+        })
+        .join()
+        .map_err(|_| "a thread panicked".to_string())??;
+    }
+    Ok(())
+}
+
+/// One thread pinned to each CPU writes its own space and a shared one,
+/// closes its own, and leaves: the frames its CPU's free list took from the
+/// buddy, and the frames its CPU's LRU-add batch pinned, must all be seen.
+/// STATS then accounts for every frame (free + slab + page tables + zero =
+/// the arena), every held frame is on the LRU (active + inactive = the
+/// shared space's resident pages), and after the shared space closes too,
+/// every frame but the metadata is free again. A report that drained only
+/// its own CPU, or an allocation that did not count the lists, fails here.
+fn per_cpu_frames_reconcile(_: &Ctx) -> Outcome {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let page = crate::dev::page_size();
+    let shared = Space::open().map_err(|e| format!("open: {e}"))?;
+    let before = shared.stats().map_err(|e| format!("STATS: {e}"))?;
+    let per_thread = 1000usize;
+    let m = shared
+        .map(0, cpus * per_thread * page)
+        .map_err(|e| format!("mmap: {e}"))?;
+    let base = m.ptr() as usize;
+    std::thread::scope(|sc| -> Outcome {
+        let hs: Vec<_> = (0..cpus)
+            .map(|cpu| {
+                sc.spawn(move || -> Outcome {
+                    pin_to_cpu(cpu).map_err(|e| format!("pin to CPU {cpu}: {e}"))?;
+                    let own = Space::open().map_err(|e| format!("open: {e}"))?;
+                    let o = own
+                        .map(0, per_thread * page)
+                        .map_err(|e| format!("mmap: {e}"))?;
+                    for p in 0..per_thread {
+                        o.write(p * page, p as u64);
+                        let at = (base + (cpu * per_thread + p) * page) as *mut u64;
+                        // SAFETY: inside the shared mapping, which outlives
+                        // the scope; each thread writes its own pages.
+                        unsafe { at.write_volatile((cpu * per_thread + p) as u64 | 1 << 40) };
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().map_err(|_| "a thread panicked".to_string())??;
+        }
+        Ok(())
+    })?;
+    for i in 0..cpus * per_thread {
+        let v = m.read(i * page);
+        ensure(v == (i as u64 | 1 << 40), || format!("shared page {i} reads {v:#x}"))?;
+    }
+    let info = shared.info().map_err(|e| format!("INFO: {e}"))?;
+    let st = shared.stats().map_err(|e| format!("STATS: {e}"))?;
+    let sp = shared.space_stats().map_err(|e| format!("SPACE_STATS: {e}"))?;
+    let accounted = st.nr_free + st.nr_slab_frames + st.nr_pt_nodes + 1 + sp.resident;
+    ensure(accounted == info.arena_frames, || {
+        format!(
+            "{cpus} CPUs: free {} + slab {} + page tables {} + zero + resident {} = {accounted}, not the arena's {}",
+            st.nr_free, st.nr_slab_frames, st.nr_pt_nodes, sp.resident, info.arena_frames
+        )
+    })?;
+    // debugfs buddyinfo shows the buddy's free lists alone: it agrees only
+    // if every CPU's free list was drained into them.
+    let buddy = std::fs::read_to_string(super::paging::debugfs_dir()?.join("buddyinfo"))
+        .map_err(|e| format!("buddyinfo: {e}"))?;
+    let listed: u64 = buddy
+        .split_whitespace()
+        .skip(4)
+        .enumerate()
+        .map(|(order, n)| n.parse::<u64>().unwrap_or(0) << order)
+        .sum();
+    ensure(listed == st.nr_free, || {
+        format!(
+            "buddyinfo lists {listed} free frames, STATS {} (a CPU's list not drained)",
+            st.nr_free
+        )
+    })?;
+    ensure(
+        sp.resident == (cpus * per_thread) as u64
+            && st.nr_active + st.nr_inactive == sp.resident,
+        || {
+            format!(
+                "resident {} of {} pages written; LRU {} active + {} inactive",
+                sp.resident,
+                cpus * per_thread,
+                st.nr_active,
+                st.nr_inactive
+            )
+        },
+    )?;
+    drop(m);
+    drop(shared);
+    let s = Space::open().map_err(|e| format!("open: {e}"))?;
+    let after = s.stats().map_err(|e| format!("STATS: {e}"))?;
+    let meta = |s: &uapi::PagearenaStats| s.nr_free + s.nr_slab_frames + s.nr_pt_nodes;
+    ensure(
+        meta(&after) == meta(&before) && after.nr_active + after.nr_inactive == 0,
+        || {
+            format!(
+                "after closing: {} frames free, slab or page tables (before: {}), LRU {} + {}",
+                meta(&after),
+                meta(&before),
+                after.nr_active,
+                after.nr_inactive
+            )
+        },
+    )
 }
 
 fn reload_cycles(ctx: &Ctx) -> Outcome {

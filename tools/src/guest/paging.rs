@@ -955,10 +955,19 @@ fn exhaustion(ctx: &Ctx) -> Outcome {
     let before = stats(&s)?;
     let pages = 2 * (ctx.arena_mb as usize) * (1 << 20) / ps;
     let m = map(&s, pages)?;
+    // Frames left on every CPU's free list (after STATS, which drains
+    // them): the writer must get them too, as the lists are drained before
+    // memory is called exhausted.
+    super::device::fill_cpu_lists()?;
     child_exit(
         "writer",
         in_child(|| {
             exit_77_on_sigbus();
+            // On one CPU: the other CPUs' free lists are reachable only by
+            // draining them.
+            if super::device::pin_to_cpu(0).is_err() {
+                return 1;
+            }
             for p in 0..pages {
                 m.write(p * ps, 1);
             }
