@@ -344,11 +344,15 @@ fn per_cpu_frames_reconcile(_: &Ctx) -> Outcome {
     })?;
     for i in 0..cpus * per_thread {
         let v = m.read(i * page);
-        ensure(v == (i as u64 | 1 << 40), || format!("shared page {i} reads {v:#x}"))?;
+        ensure(v == (i as u64 | 1 << 40), || {
+            format!("shared page {i} reads {v:#x}")
+        })?;
     }
     let info = shared.info().map_err(|e| format!("INFO: {e}"))?;
     let st = shared.stats().map_err(|e| format!("STATS: {e}"))?;
-    let sp = shared.space_stats().map_err(|e| format!("SPACE_STATS: {e}"))?;
+    let sp = shared
+        .space_stats()
+        .map_err(|e| format!("SPACE_STATS: {e}"))?;
     let accounted = st.nr_free + st.nr_slab_frames + st.nr_pt_nodes + 1 + sp.resident;
     ensure(accounted == info.arena_frames, || {
         format!(
@@ -373,8 +377,7 @@ fn per_cpu_frames_reconcile(_: &Ctx) -> Outcome {
         )
     })?;
     ensure(
-        sp.resident == (cpus * per_thread) as u64
-            && st.nr_active + st.nr_inactive == sp.resident,
+        sp.resident == (cpus * per_thread) as u64 && st.nr_active + st.nr_inactive == sp.resident,
         || {
             format!(
                 "resident {} of {} pages written; LRU {} active + {} inactive",
