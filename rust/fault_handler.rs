@@ -159,7 +159,7 @@ fn write_fault(
     } else {
         alloc_zeroed_frame(a).ok()
     };
-    let r = {
+    let decided = {
         let mut inner = space.inner.lock();
         if let PteKind::Swap(slot) = inner.mm.pt.lookup(&a.mem, idx).kind() {
             a.dup_slot(slot);
@@ -189,13 +189,26 @@ fn write_fault(
                     // only `pte_same`: a snapshot and a read fault in between
                     // could rebuild the same read-only PTE to a now shared
                     // frame), but here, under the mutex: this PTE goes, and
-                    // a writable one takes its place.
+                    // a writable one takes its place. (A zap: inserts in
+                    // flight first, as `Window::zap` does.)
+                    space.window.wait_inserts();
                     vmf.vma().zap_vma_range(vmf.address(), PAGE_SIZE);
                 }
-                Ok(map(a, vmf, vmf.address(), Some(w.pfn), true))
+                // The PTE is made with the mutex dropped, under an insert
+                // registered while it is held (`rmap`): a zap of this page
+                // waits for it.
+                Ok((w.pfn, space.window.begin_insert()))
             }
-            Err(e) => failed(e),
+            Err(e) => Err(e),
         }
+    };
+    let r = match decided {
+        Ok((pfn, insert)) => {
+            let v = map(a, vmf, vmf.address(), Some(pfn), true);
+            drop(insert);
+            Ok(v)
+        }
+        Err(e) => failed(e),
     };
     if let Some(p) = prealloc {
         put_frame(a, p);
@@ -298,8 +311,9 @@ fn failed(e: MmError) -> Result<VmFaultReason, OutOfFrames> {
 /// Maps frame `pfn` (`None`: the zero frame) at `addr` in the faulting VMA,
 /// writable or as the VMA's protection says.
 ///
-/// The caller holds the space's mutex, and the page's entry references the
-/// frame (or it is the zero frame).
+/// The caller holds the space's mutex, or an insert it registered under it
+/// ([`crate::rmap::Window::begin_insert`]); when it held the mutex, the
+/// page's entry referenced the frame (or it is the zero frame).
 fn map(a: &Arena, vmf: &VmFault, addr: usize, pfn: Option<Pfn>, writable: bool) -> VmFaultReason {
     let kpfn = match pfn {
         None => a.zero_kpfn,
@@ -309,11 +323,14 @@ fn map(a: &Arena, vmf: &VmFault, addr: usize, pfn: Option<Pfn>, writable: bool) 
         },
     };
     // SAFETY: The frame is the zero frame (alive for the arena's whole life)
-    // or one this page's entry maps, under the space mutex our caller holds;
-    // the PTE goes into a VMA of this space, at this page's offset in the
-    // space's window. By the frame-lifetime protocol (top of
-    // `rust/pagearena_main.rs`: rules 1-3 for where PTEs come from, 4 for
-    // the order of zap and put) the frame stays allocated, and is not
+    // or one this page's entry maps, under the space mutex our caller holds,
+    // or mapped when the caller last held it and registered an insert then:
+    // an entry that changes afterwards is zapped only after this insert
+    // ends (`rmap`'s wait), so the PTE made here goes with that zap, before
+    // the frame can be put. The PTE goes into a VMA of this space, at this
+    // page's offset in the space's window. By the frame-lifetime protocol
+    // (top of `rust/pagearena_main.rs`: rules 1-3 for where PTEs come from,
+    // 4 for the order of zap and put) the frame stays allocated, and is not
     // reused, until every PTE we make is gone.
     unsafe { vmf.insert_pfn(addr, kpfn, writable) }
 }
@@ -393,6 +410,7 @@ fn read_fault(
         let window = a.fault_around as u64;
         let first = idx & !(window - 1);
         let (start, end) = (vmf.vma().start(), vmf.vma().end());
+        let mut around = 0;
         for j in first..(first + window).min(space.window.pages as u64) {
             let at = (addr as u64).wrapping_add(j.wrapping_sub(idx).wrapping_mul(PAGE_SIZE as u64))
                 as usize;
@@ -400,11 +418,13 @@ fn read_fault(
                 continue;
             }
             match map_read(a, &mut inner, vmf, (j, at), true) {
-                Ok(Some((VmFaultReason::NOPAGE, _))) => a.count(Event::FaultAround),
+                Ok(Some((VmFaultReason::NOPAGE, _))) => around += 1,
                 Ok(None) => {}
                 _ => break,
             }
         }
+        // Once per fault, not per page: a CPU's counter is a few loads away.
+        a.count_n(Event::FaultAround, around);
     }
     space.sync_counters(&inner.mm);
     Ok(r)

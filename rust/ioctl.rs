@@ -114,8 +114,9 @@ pub fn dispatch<T: VmOperations<Data = SpaceArc>>(
         uapi::PAGEARENA_NR_IDLE => {
             check_cmd(cmd, uapi::PAGEARENA_IOC_IDLE)?;
             match arg {
-                // Our own file keeps the window's mapping alive.
-                uapi::PAGEARENA_IDLE_SPACE => space.window.zap_all(),
+                // Under the mutex, as every zap (`rmap`: it waits out the
+                // PTE inserts in flight).
+                uapi::PAGEARENA_IDLE_SPACE => space.zap_all_if_mapped(),
                 uapi::PAGEARENA_IDLE_ALL => {
                     if !capable_sys_admin() {
                         return Err(EPERM);

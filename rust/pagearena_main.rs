@@ -72,10 +72,13 @@
 //! may be freed and reused, and must never do so while a PTE maps it. The
 //! rules, relied on by every safety comment that makes or frees such a PTE:
 //!
-//! 1. **PTEs come from three places only.** (a) The fault handler, under
-//!    the space's mutex, for a frame that the page's entry maps (or the zero
-//!    frame), into a VMA of that space at that page's offset in the space's
-//!    window. (b) `fork()` copying a VMA's PTEs (`copy_page_range`) into the
+//! 1. **PTEs come from three places only.** (a) The fault handler, for a
+//!    frame that the page's entry maps (or the zero frame) while it holds
+//!    the space's mutex, into a VMA of that space at that page's offset in
+//!    the space's window: made under the mutex (read faults), or just after
+//!    dropping it, under an insert registered while holding it that every
+//!    zap of the space's PTEs waits out first (write faults:
+//!    [`rmap::Window::begin_insert`]; zaps are made under the mutex). (b) `fork()` copying a VMA's PTEs (`copy_page_range`) into the
 //!    child's VMA, which the kernel does only for a VMA without
 //!    `VM_WIPEONFORK`. (c) `mremap` moving PTEs to a new VMA
 //!    (`move_page_tables`), of the same space at the same offsets. Splits
@@ -110,7 +113,8 @@
 //! 4. **Zap, then drop.** An entry that stops mapping a frame (COW, destroy,
 //!    reclaim) has the page's user PTEs zapped everywhere before its
 //!    map count and reference on the frame go (the core calls `zap` first:
-//!    `rust/mm/src/fault.rs`); a space is destroyed only when no VMA refers
+//!    `rust/mm/src/fault.rs`; the zap waits out the inserts of rule 1a in
+//!    flight, so it removes their PTEs too); a space is destroyed only when no VMA refers
 //!    to it, so none of its PTEs is left. A frame is freed when its last
 //!    reference goes (pins included), so after the last zap.
 //!

@@ -17,8 +17,36 @@
 //! a spurious zap only costs the other side a minor fault, never correctness.
 //! For the frame → page direction, a private data frame records its space and
 //! page index in its descriptor (`owner`, `index`).
+//!
+//! A write fault makes its PTE after it drops the space's mutex, so that
+//! two threads of one space fault in parallel (the mutex is held for the
+//! core's decision only, as `mm/memory.c` holds a page-table lock for a
+//! page, not the whole mm). It registers the insert under the mutex
+//! ([`Window::begin_insert`]) and ends it once the PTE is made; every zap of
+//! the space's PTEs is made under the mutex and first waits until no insert
+//! is in flight ([`Window::zap`]). So a PTE made from a decision taken
+//! before an entry changed is made before that change's zap, which removes
+//! it: the frame-lifetime protocol at the top of `rust/pagearena_main.rs`
+//! (rule 1) holds as if the PTE had been made under the mutex. The wait is
+//! short (one `vmf_insert_pfn`), needs nothing the zapper holds (the insert
+//! takes the faulting mm's page-table locks and may allocate page tables;
+//! no lock of ours), and cannot be joined by new inserts (they register
+//! under the mutex the zapper holds).
 
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::bindings;
+
+extern "C" {
+    fn pagearena_cond_resched();
+}
+
+/// Gives the CPU to other tasks if one should run (`cond_resched`). Not in
+/// atomic context: the callers hold at most mutexes.
+pub fn cond_resched() {
+    // SAFETY: Any sleepable context may call `cond_resched`; in atomic
+    // context it would only report a "sleeping in atomic" bug.
+    unsafe { pagearena_cond_resched() };
+}
 
 /// The window of page offsets of one space in the device file's mapping.
 ///
@@ -38,6 +66,9 @@ pub struct Window {
     pub base: usize,
     /// Pages in the window.
     pub pages: usize,
+    /// Write faults of this space between their decision (under the
+    /// space's mutex) and their PTE.
+    inserting: AtomicUsize,
 }
 
 // SAFETY: `unmap_mapping_range` may be called from any thread; the pointer is
@@ -56,6 +87,7 @@ impl Window {
             mapping,
             base,
             pages,
+            inserting: AtomicUsize::new(0),
         }
     }
 
@@ -65,12 +97,35 @@ impl Window {
             mapping: self.mapping,
             base: self.base,
             pages: self.pages,
+            inserting: AtomicUsize::new(0),
+        }
+    }
+
+    /// A fault is about to make a PTE after dropping the space's mutex,
+    /// which the caller holds (see the module documentation); the returned
+    /// guard ends the insert when dropped, once the PTE is made.
+    pub fn begin_insert(&self) -> InsertGuard<'_> {
+        // Relaxed: the mutex's release publishes it to the next holder.
+        self.inserting.fetch_add(1, Ordering::Relaxed);
+        InsertGuard(self)
+    }
+
+    /// Waits until no PTE insert decided under the space's mutex (which the
+    /// caller holds) is in flight.
+    pub fn wait_inserts(&self) {
+        // Acquire, paired with the guard's release: the insert's PTE is
+        // in place (under its page-table lock) before the count drops.
+        while self.inserting.load(Ordering::Acquire) != 0 {
+            cond_resched();
+            kernel::processor::cpu_relax();
         }
     }
 
     /// Zaps the user PTEs of pages `start..start + nr` of the space in every
-    /// process that maps them. The next access faults.
+    /// process that maps them. The next access faults. The caller holds the
+    /// space's mutex: inserts in flight are waited for first.
     pub fn zap(&self, start: u64, nr: u64) {
+        self.wait_inserts();
         let first = self.base as u64 + start;
         let shift = bindings::PAGE_SHIFT;
         // SAFETY: `mapping` is valid (type invariant). `unmap_mapping_range`
@@ -90,5 +145,14 @@ impl Window {
     /// Zaps every page of the space.
     pub fn zap_all(&self) {
         self.zap(0, self.pages as u64);
+    }
+}
+
+/// A PTE insert in flight ([`Window::begin_insert`]).
+pub struct InsertGuard<'a>(&'a Window);
+
+impl Drop for InsertGuard<'_> {
+    fn drop(&mut self) {
+        self.0.inserting.fetch_sub(1, Ordering::Release);
     }
 }

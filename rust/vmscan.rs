@@ -59,6 +59,7 @@ use crate::{
         reclaim::ReclaimPolicy,
         vmscan::{shrink_begin, shrink_end, Plan, Rmap, ShrinkEnd, Visit},
     },
+    rmap::cond_resched,
     space::{self, Space},
     uapi::PagearenaPageoutArgs,
 };
@@ -66,7 +67,6 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 extern "C" {
-    fn pagearena_cond_resched();
     fn pagearena_fatal_signal_pending() -> bool;
 }
 
@@ -337,8 +337,7 @@ fn reclaim_until(
         } else {
             idle = 0;
         }
-        // SAFETY: No lock is held here.
-        unsafe { pagearena_cond_resched() };
+        cond_resched();
     }
     (freed, looked)
 }
@@ -435,8 +434,7 @@ pub fn kswapd() {
     } else {
         a.kswapd_failures.store(0, Ordering::SeqCst);
     }
-    // SAFETY: No lock is held here.
-    unsafe { pagearena_cond_resched() };
+    cond_resched();
 }
 
 /// Asks `pagearena_kswapd` to return for good (before its thread is
@@ -492,8 +490,7 @@ pub fn pageout_range(
             Outcome::Kept(_) => {}
             Outcome::WriteFailed => return Err(EIO),
         }
-        // SAFETY: No lock is held here.
-        unsafe { pagearena_cond_resched() };
+        cond_resched();
     }
     if full && out.swapped + out.clean + out.zero == 0 {
         return Err(ENOMEM);

@@ -15,7 +15,11 @@
 //!   processes with a space each, to show the fault path scales.
 //!
 //! After one untimed warm-up round, rounds alternate arena and native; the
-//! median of the rounds is reported.
+//! median of the rounds is reported. Scaling is measured in pairs: each
+//! round of a 2-thread or 2-process workload runs the 1-thread workload on
+//! the same memory just before it, and the median of the rounds' ratios is
+//! reported, so that a slow stretch of the machine (TCG shares its host)
+//! moves both halves of a ratio, not one.
 
 use crate::dev::{cvt, page_size, spawn_child, wait_child, Mapping, Space};
 
@@ -58,9 +62,10 @@ pub struct Report {
     pub kernel: String,
     /// Results.
     pub rows: Vec<Row>,
-    /// Throughput with 2 threads over 1 (arena, native).
+    /// Throughput with 2 threads over 1 (arena, native): the median of
+    /// paired rounds' ratios.
     pub thread_scaling: (f64, f64),
-    /// Throughput with 2 processes over 1 (arena, native).
+    /// Throughput with 2 processes over 1 (arena, native), likewise.
     pub process_scaling: (f64, f64),
     /// Per-fault latency of first-touch writes.
     pub latency: Latency,
@@ -283,6 +288,42 @@ fn compare(
     })
 }
 
+/// Runs workload `f` (2 threads or 2 processes) for `rounds` rounds on both
+/// memories, each round right after a round of the 1-thread workload on
+/// the same memory; returns `f`'s row and the medians of the rounds'
+/// ratios `f` / 1 thread (arena, native).
+fn compare_scaling(
+    name: &str,
+    cfg: &Config,
+    f: fn(Mem, usize) -> io::Result<f64>,
+    progress: &mut impl FnMut(&str),
+) -> io::Result<(Row, (f64, f64))> {
+    let (mut a, mut n, mut sa, mut sn) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    progress(&format!("{name}: warm-up"));
+    f(Mem::Arena, cfg.pages)?;
+    f(Mem::Native, cfg.pages)?;
+    for r in 0..cfg.rounds {
+        progress(&format!("{name}: round {}/{}", r + 1, cfg.rounds));
+        for (mem, v, s) in [
+            (Mem::Arena, &mut a, &mut sa),
+            (Mem::Native, &mut n, &mut sn),
+        ] {
+            let one = first_touch(mem, cfg.pages)?;
+            let two = f(mem, cfg.pages)?;
+            v.push(two);
+            s.push(two / one);
+        }
+    }
+    let (a, n) = (median(a), median(n));
+    let row = Row {
+        workload: name.into(),
+        arena_per_sec: a,
+        native_per_sec: n,
+        ratio: a / n,
+    };
+    Ok((row, (median(sa), median(sn))))
+}
+
 /// Runs every workload.
 pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> io::Result<Report> {
     // The COW workload holds twice the pages: all of it must fit above the
@@ -304,26 +345,20 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> io::Result<Report> {
             ),
         ));
     }
-    let rows = vec![
+    let mut rows = vec![
         compare("first-touch write", cfg, first_touch, &mut progress)?,
         compare("zero-page read", cfg, zero_read, &mut progress)?,
         compare("cow write (fork)", cfg, cow, &mut progress)?,
-        compare("first-touch write, 2 threads", cfg, threads2, &mut progress)?,
-        compare(
-            "first-touch write, 2 processes",
-            cfg,
-            processes2_parallel,
-            &mut progress,
-        )?,
     ];
-    let scale = |i: usize| {
-        (
-            rows[i].arena_per_sec / rows[0].arena_per_sec,
-            rows[i].native_per_sec / rows[0].native_per_sec,
-        )
-    };
-    let thread_scaling = scale(3);
-    let process_scaling = scale(4);
+    let (threads, thread_scaling) =
+        compare_scaling("first-touch write, 2 threads", cfg, threads2, &mut progress)?;
+    let (processes, process_scaling) = compare_scaling(
+        "first-touch write, 2 processes",
+        cfg,
+        processes2_parallel,
+        &mut progress,
+    )?;
+    rows.extend([threads, processes]);
     progress("per-fault latency");
     let latency = latency(cfg)?;
     Ok(Report {
