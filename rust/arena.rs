@@ -25,7 +25,7 @@ use crate::{
         frame::{pg, Frame, FrameState},
         memory::{FrameMemory, Pfn, PAGE_SIZE},
         pagetable::{release_node, take_node, NodeAllocator},
-        pcp::{batch_for, BuddyLock, PfnBatch},
+        pcp::{batch_for, batch_within, BuddyLock, PfnBatch},
         policy::Policy,
         reclaim::{ReclaimPolicy, Watermarks},
         slab::{SlabCache, SlabInfo},
@@ -367,9 +367,19 @@ impl Arena {
             None
         };
         let free0 = buddy.nr_free();
-        let batch = cfg
-            .pcp_batch
-            .unwrap_or_else(|| batch_for(managed, kernel::cpu::nr_cpu_ids() as usize));
+        let cpus = kernel::cpu::nr_cpu_ids() as usize;
+        let want = cfg.pcp_batch.unwrap_or_else(|| batch_for(managed, cpus));
+        // What the lists hide from the watermarks stays within half the gap
+        // between min and high, whatever was asked and however many CPUs.
+        let batch = batch_within(want, cpus, wmark.high() - wmark.min());
+        if batch < want {
+            pr_info!(
+                "pcp_batch={} lowered to {}: {} CPUs' lists must fit in half the watermarks' gap\n",
+                want,
+                batch,
+                cpus
+            );
+        }
         // No LRU-add batch where there are no lists: a small arena.
         let pcpu = PerCpuSet::new(batch, batch.min(LRU_BATCH))?;
         Ok(try_pin_init!(Self {
@@ -483,7 +493,8 @@ impl Arena {
         for c in self.pcpu.iter() {
             let mut p = c.pages.lock();
             if p.count() > 0 {
-                self.with_buddy(|b| p.drain(b, &self.frames));
+                let r = self.with_buddy(|b| p.drain(b, &self.frames));
+                kernel::warn_on!(r.is_err());
             }
         }
     }
@@ -562,10 +573,10 @@ impl Arena {
             let mut lru = self.lru.lock();
             for &pfn in b.as_slice() {
                 let f = &self.frames[pfn.idx()];
-                // Only the pin left: no entry maps it, and none can (a
-                // frame gets entries only from one that maps it); it goes
-                // with the pin, below.
-                if f.refcount() > 1 && !f.test(pg::LRU) {
+                // No entry maps it (its last went while it waited), and
+                // none can again (a frame gets entries only from one that
+                // maps it): it goes with the pins, below, and not on the LRU.
+                if f.mapcount() > 0 && !f.test(pg::LRU) {
                     lru.insert(&self.frames, pfn);
                     lru.accessed(&self.frames, pfn);
                 }
@@ -807,7 +818,17 @@ pub struct ArenaPages<'a> {
 
 impl PageAllocator for ArenaPages<'_> {
     fn alloc_pages(&mut self, order: u32) -> MmResult<Pfn> {
-        self.arena.buddy_alloc(order)
+        match self.arena.buddy_alloc(order) {
+            // Free frames may wait on the CPUs' lists (and keep their
+            // buddies from merging): back to the buddy, and again. Not the
+            // LRU-add batches: a flush takes the LRU's lock, never taken
+            // under a slab cache's, which the caller holds.
+            Err(MmError::NoMemory) => {
+                self.arena.drain_pages();
+                self.arena.buddy_alloc(order)
+            }
+            r => r,
+        }
     }
 
     fn free_pages(&mut self, pfn: Pfn, order: u32) -> MmResult {
@@ -815,8 +836,8 @@ impl PageAllocator for ArenaPages<'_> {
     }
 }
 
-/// Page-table nodes: order-0 frames from the buddy, taking its lock for
-/// each call (so it nests inside a space's mutex).
+/// Page-table nodes: order-0 frames from this CPU's free list
+/// ([`Arena::alloc_page0`]; its lock nests inside a space's mutex).
 pub struct PtNodes<'a> {
     /// The arena.
     pub arena: &'a Arena,

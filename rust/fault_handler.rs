@@ -18,11 +18,13 @@
 //! zeroed one (demand zero), a private copy (COW), or the same frame (held
 //! alone: `pfn_mkwrite` replaces the read-only PTE by a writable one).
 //!
-//! Everything happens under the space's mutex, and no global lock is taken
+//! The decisions are made under the space's mutex; a read fault maps under
+//! it too, a write fault makes its PTE just after dropping it, under an
+//! insert every zap waits out ([`crate::rmap`]). No global lock is taken
 //! (frames come from the CPU's free list, new frames wait in the CPU's
-//! LRU-add batch, events are counted per CPU: [`crate::percpu`]; the buddy's
-//! and the LRU's locks are taken once a batch). A write on a page without a PTE zeroes
-//! a frame before taking the mutex. A page in swap is read back with no
+//! LRU-add batch, events are counted per CPU: [`crate::percpu`]; the
+//! buddy's and the LRU's locks are taken once a batch). A write on a page
+//! without a PTE zeroes a frame before taking the mutex. A page in swap is read back with no
 //! lock held. A new frame goes on the LRU; a frame remapped after reclaim
 //! aged it is a soft fault, which tells reclaim it is in use. A fault that
 //! finds free frames below the min watermark, or no frame at all, reclaims
@@ -260,8 +262,9 @@ fn read_and_install(a: &Arena, space: &Space, idx: u64, slot: u32) -> Result {
             .mm
             .swap_in(a, &mut PtNodes { arena: a }, idx, slot, frame);
         space.sync_counters(&inner.mm);
-        // On the LRU while the entry still holds it: once the mutex is
-        // dropped, a pageout may free it.
+        // On the LRU (by way of this CPU's batch, which pins it) while the
+        // entry still holds it: once the mutex is dropped, a pageout may
+        // free it.
         if r == Ok(true) {
             a.lru_add(frame);
         }

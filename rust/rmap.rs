@@ -40,11 +40,12 @@ extern "C" {
     fn pagearena_cond_resched();
 }
 
-/// Gives the CPU to other tasks if one should run (`cond_resched`). Not in
-/// atomic context: the callers hold at most mutexes.
+/// Gives the CPU to other tasks if one should run (`cond_resched`). The
+/// callers (reclaim's loops) hold no spinlock, only mutexes at most.
 pub fn cond_resched() {
-    // SAFETY: Any sleepable context may call `cond_resched`; in atomic
-    // context it would only report a "sleeping in atomic" bug.
+    // SAFETY: `cond_resched` has no precondition that memory safety rests
+    // on: it may sleep, which the callers allow (process context, no
+    // spinlock or RCU read lock held; `might_sleep` reports it otherwise).
     unsafe { pagearena_cond_resched() };
 }
 
@@ -111,13 +112,23 @@ impl Window {
     }
 
     /// Waits until no PTE insert decided under the space's mutex (which the
-    /// caller holds) is in flight.
+    /// caller holds) is in flight: a short spin (an insert is one
+    /// `vmf_insert_pfn`), then sleeps of a few microseconds, so that an
+    /// inserter preempted on this CPU, or sleeping for a page-table page,
+    /// runs whatever the zapper's priority. (Lockdep does not see this
+    /// wait: nothing between `begin_insert` and the guard's drop may take a
+    /// lock of ours.)
     pub fn wait_inserts(&self) {
         // Acquire, paired with the guard's release: the insert's PTE is
         // in place (under its page-table lock) before the count drops.
+        let mut spins = 0u32;
         while self.inserting.load(Ordering::Acquire) != 0 {
-            cond_resched();
-            kernel::processor::cpu_relax();
+            if spins < 64 {
+                spins += 1;
+                kernel::processor::cpu_relax();
+            } else {
+                kernel::time::delay::fsleep(kernel::time::Delta::from_micros(5));
+            }
         }
     }
 

@@ -7,8 +7,9 @@
 //!
 //! # Watermarks
 //!
-//! An allocation that leaves fewer than **low** free frames wakes the
-//! thread ([`crate::arena::Arena::buddy_alloc`]), which reclaims until
+//! An allocation that leaves fewer than **low** free frames in the buddy
+//! wakes the thread (a refill of a CPU's free list, or a larger
+//! allocation: `Arena::with_buddy`), which reclaims until
 //! **high** are free and sleeps again on its wait queue: an idle arena costs
 //! no CPU. A fault that finds fewer than **min** free frames reclaims
 //! directly before it takes its space's mutex, and so does a fault whose
@@ -34,8 +35,8 @@
 //! atomics); then, with it dropped, the registry mutex alone (a lookup),
 //! and one space's mutex at a time (never under the LRU lock or
 //! `i_mmap_rwsem`, and never two), under which it takes what a fault
-//! does (`i_mmap_rwsem` for zaps, the swap and buddy spinlocks); then no
-//! lock for the I/O. Direct reclaim runs under the
+//! does (`i_mmap_rwsem` for zaps, the swap spinlock, a CPU's free-list
+//! and LRU-add-batch spinlocks and the buddy's); then no lock for the I/O. Direct reclaim runs under the
 //! faulting task's mmap (or VMA) read lock and nothing else: a fault drops
 //! its space's mutex before reclaiming.
 //!
@@ -310,8 +311,10 @@ fn reclaim_until(
     mut done: impl FnMut(&Arena, usize) -> bool,
 ) -> (usize, usize) {
     // Frames waiting in the CPUs' LRU-add batches onto the lists first,
-    // where the scan sees them (`lru_add_drain` before `shrink_*_list`).
-    a.lru_add_drain_all();
+    // where the scan sees them (`lru_add_drain` before `shrink_*_list`),
+    // and the CPUs' free frames back to the buddy, where the watermarks
+    // see them.
+    a.drain_all();
     let (mut freed, mut looked) = (0, 0);
     let mut idle = 0;
     while !done(a, freed) && max_idle.is_none_or(|m| looked <= 2 * m) {
@@ -413,6 +416,9 @@ pub fn kswapd() {
     let (freed, looked) = reclaim_until(a, None, true, |a, _| {
         !a.wmark.reclaimer_should_run(a.nr_free()) || kswapd_stopping(a)
     });
+    // What reclaim freed went to this CPU's free list: to the buddy, for
+    // the watermarks to see, before deciding whether memory is short.
+    a.drain_pages();
     let short = a.wmark.reclaimer_should_run(a.nr_free());
     if looked == 0 && !short {
         // Nothing to do after all (frames came back before it ran).

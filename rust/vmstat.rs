@@ -8,13 +8,14 @@ use crate::{
     space, uapi,
 };
 
-/// The arena's counters. The CPUs' free lists and LRU-add batches are
-/// drained first, so that free frames, the LRU's lists and the frames of
-/// closed spaces are counted exactly (a lock round per CPU: reports are
-/// rare next to faults).
+/// The arena's counters. The CPUs' LRU-add batches are flushed first, so
+/// that the LRU's lists and the frames of closed spaces (freed when their
+/// batch lets go) are counted exactly; free frames are the buddy's and
+/// those on the CPUs' free lists, which are counted, not drained (a
+/// report costs a lock round per CPU, and leaves the lists warm).
 pub fn stats() -> uapi::PagearenaStats {
     let a = arena();
-    a.drain_all();
+    a.lru_add_drain_all();
     let nr_free = a.nr_free_total();
     let slabs = a.slabinfo();
     let ev = a.events();

@@ -56,6 +56,14 @@ pub fn batch_for(nr_frames: usize, nr_cpus: usize) -> usize {
     }
 }
 
+/// The largest batch up to `batch` whose lists, `nr_cpus` of them at most
+/// `4 * batch + 1` frames each, hold no more than half of `gap` frames (the
+/// gap between the min and high watermarks, which do not see the lists).
+pub fn batch_within(batch: usize, nr_cpus: usize, gap: usize) -> usize {
+    let per_cpu = gap / 2 / nr_cpus.max(1);
+    batch.min(per_cpu.saturating_sub(1) / 4)
+}
+
 /// A fixed-capacity array of frames (`struct folio_batch`).
 #[derive(Debug)]
 pub struct PfnBatch<const N: usize> {
@@ -221,26 +229,37 @@ impl PerCpuPages {
         let _ = self.list.add(pfn);
         if self.list.len() > self.high() {
             let n = self.batch;
-            buddy.with_buddy(|b| self.drain_into(b, frames, n));
+            return buddy.with_buddy(|b| self.drain_into(b, frames, n));
         }
         Ok(())
     }
 
     /// Gives every frame back to the buddy (`drain_pages`), which the caller
-    /// has locked.
-    pub fn drain(&mut self, buddy: &mut Buddy, frames: &[Frame]) {
+    /// has locked. [`Error::Corrupted`] if the buddy refused one (which the
+    /// invariant rules out; the frame is then lost to both).
+    pub fn drain(&mut self, buddy: &mut Buddy, frames: &[Frame]) -> Result {
         let n = self.list.len();
-        self.drain_into(buddy, frames, n);
+        self.drain_into(buddy, frames, n)
     }
 
-    fn drain_into(&mut self, b: &mut Buddy, frames: &[Frame], n: usize) {
+    fn drain_into(&mut self, b: &mut Buddy, frames: &[Frame], n: usize) -> Result {
+        let mut refused = 0;
         self.list.drain_front(n, |pfn| {
             if let Some(f) = frames.get(pfn.idx()) {
                 f.set_head(FrameState::Allocated, 0);
             }
             // By the invariant an order-0 block the buddy gave out.
-            let _ = b.free(frames, pfn, 0);
+            if b.free(frames, pfn, 0).is_err() {
+                refused += 1;
+            }
         });
+        if refused == 0 {
+            Ok(())
+        } else {
+            Err(Error::Corrupted(
+                "the buddy refused a frame of a per-CPU list",
+            ))
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use pagearena_mm::error::Error;
 use pagearena_mm::frame::{Frame, FrameState};
 use pagearena_mm::host::frame_table;
 use pagearena_mm::memory::Pfn;
-use pagearena_mm::pcp::{batch_for, BuddyLock, PerCpuPages, PfnBatch, PCP_BATCH_MAX};
+use pagearena_mm::pcp::{batch_for, batch_within, BuddyLock, PerCpuPages, PfnBatch, PCP_BATCH_MAX};
 use proptest::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -84,7 +84,7 @@ proptest! {
                         Err(Error::NoMemory) => {
                             // drain_all_pages, then the buddy itself.
                             for p in cpus.iter_mut() {
-                                p.drain(&mut l.buddy.borrow_mut(), &frames);
+                                p.drain(&mut l.buddy.borrow_mut(), &frames).unwrap();
                             }
                             cpus[c].alloc(&frames, &l)
                         }
@@ -120,7 +120,7 @@ proptest! {
                         prop_assert_eq!(free_total(&l, &cpus), before);
                     }
                 }
-                Op::Drain(c) => cpus[c % ncpu].drain(&mut l.buddy.borrow_mut(), &frames),
+                Op::Drain(c) => cpus[c % ncpu].drain(&mut l.buddy.borrow_mut(), &frames).unwrap(),
                 Op::Free(..) => {}
             }
             prop_assert_eq!(free_total(&l, &cpus) + out.len(), n);
@@ -135,7 +135,7 @@ proptest! {
             prop_assert_eq!(cpus[0].free(&frames, pfn, &l), Ok(()));
         }
         for p in cpus.iter_mut() {
-            p.drain(&mut l.buddy.borrow_mut(), &frames);
+            p.drain(&mut l.buddy.borrow_mut(), &frames).unwrap();
             prop_assert_eq!(p.count(), 0);
         }
         prop_assert_eq!(l.buddy.borrow().nr_free(), n);
@@ -211,6 +211,26 @@ fn batch_scales_with_the_arena_and_is_off_for_small_ones() {
     assert_eq!(batch_for(16384, 2), 16);
     assert_eq!(batch_for(65536, 2), PCP_BATCH_MAX);
     assert_eq!(batch_for(1 << 20, 0), PCP_BATCH_MAX);
+}
+
+/// Explicit or default, the lists of every CPU hold at most half the gap
+/// between the watermarks.
+#[test]
+fn batch_is_clamped_to_half_the_watermark_gap() {
+    for (want, cpus, gap) in [(31, 2, 512), (31, 64, 512), (16, 2, 10_000), (5, 1, 3)] {
+        let b = batch_within(want, cpus, gap);
+        assert!(b <= want);
+        assert!(
+            b == 0 || cpus * (4 * b + 1) <= gap / 2,
+            "{want} {cpus} {gap}: {b}"
+        );
+        assert!(
+            cpus * (4 * (b + 1) + 1) > gap / 2 || b == want,
+            "{want} {cpus} {gap}: {b} too small"
+        );
+    }
+    assert_eq!(batch_within(16, 2, 512), 16);
+    assert_eq!(batch_within(31, 2, 100), 6);
 }
 
 #[test]
