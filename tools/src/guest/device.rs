@@ -81,14 +81,7 @@ fn info_reports_params(ctx: &Ctx) -> Outcome {
     // order), plus slab and page-table frames, plus the zero frame; no data
     // frame is held by the idle arena.
     let st = s.stats().map_err(|e| format!("STATS: {e}"))?;
-    let buddy = std::fs::read_to_string(super::paging::debugfs_dir()?.join("buddyinfo"))
-        .map_err(|e| format!("buddyinfo: {e}"))?;
-    let free: u64 = buddy
-        .split_whitespace()
-        .skip(4)
-        .enumerate()
-        .map(|(order, n)| n.parse::<u64>().unwrap_or(0) << order)
-        .sum();
+    let free = buddyinfo_free()?;
     let accounted = free + st.nr_slab_frames + st.nr_pt_nodes + 1;
     ensure(free == st.nr_free && info.arena_frames == accounted, || {
         format!(
@@ -261,6 +254,18 @@ fn bad_params(ctx: &Ctx) -> Outcome {
     out
 }
 
+/// Free frames in debugfs `buddyinfo`: its blocks, counted by order.
+fn buddyinfo_free() -> Result<u64, String> {
+    let buddy = std::fs::read_to_string(super::paging::debugfs_dir()?.join("buddyinfo"))
+        .map_err(|e| format!("buddyinfo: {e}"))?;
+    Ok(buddy
+        .split_whitespace()
+        .skip(4)
+        .enumerate()
+        .map(|(order, n)| n.parse::<u64>().unwrap_or(0) << order)
+        .sum())
+}
+
 /// Pins the calling thread to `cpu`.
 pub(super) fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
     // SAFETY: A zeroed `cpu_set_t` is the empty set; CPU_SET writes inside it.
@@ -362,14 +367,7 @@ fn per_cpu_frames_reconcile(_: &Ctx) -> Outcome {
     })?;
     // debugfs buddyinfo shows the buddy's free lists alone: it agrees only
     // if every CPU's free list was drained into them.
-    let buddy = std::fs::read_to_string(super::paging::debugfs_dir()?.join("buddyinfo"))
-        .map_err(|e| format!("buddyinfo: {e}"))?;
-    let listed: u64 = buddy
-        .split_whitespace()
-        .skip(4)
-        .enumerate()
-        .map(|(order, n)| n.parse::<u64>().unwrap_or(0) << order)
-        .sum();
+    let listed = buddyinfo_free()?;
     ensure(listed == st.nr_free, || {
         format!(
             "buddyinfo lists {listed} free frames, STATS {} (a CPU's list not drained)",
