@@ -374,7 +374,7 @@ impl Arena {
         let batch = batch_within(want, cpus, wmark.high() - wmark.min());
         if batch < want {
             pr_info!(
-                "pcp_batch={} lowered to {}: {} CPUs' lists must fit in half the watermarks' gap\n",
+                "per-CPU batch {} lowered to {}: {} CPUs' lists must fit in half the watermarks' gap\n",
                 want,
                 batch,
                 cpus
@@ -810,7 +810,8 @@ impl PinnedDrop for Arena {
 }
 
 /// The buddy as the slab caches' page allocator: takes the buddy lock for
-/// each call (so it nests inside a cache's lock).
+/// each call (so it nests inside a cache's lock), and drains the CPUs' free
+/// lists before it gives up (their locks nest inside a cache's too).
 pub struct ArenaPages<'a> {
     /// The arena.
     pub arena: &'a Arena,
@@ -863,8 +864,9 @@ impl NodeAllocator for PtNodes<'_> {
     fn free_node(&mut self, node: Pfn) -> MmResult {
         let a = self.arena;
         release_node(&a.frames, node)?;
-        a.free_page0(node)?;
+        // No longer a node, whatever the free says (a `Corrupted` from a
+        // drain still took this frame).
         a.pt_frames.fetch_sub(1, Ordering::Relaxed);
-        Ok(())
+        a.free_page0(node)
     }
 }

@@ -108,8 +108,8 @@ fn swaps(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
 }
 
 fn buddyinfo(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
-    // The CPUs' free lists drained first, as for `vmstat`: every free
-    // frame shows in its order.
+    // The CPUs' free lists drained first (`vmstat` counts them instead):
+    // every free frame shows in its order.
     let a = arena();
     a.drain_all();
     let (_, per_order) = a.buddyinfo();

@@ -20,10 +20,12 @@
 //!
 //! The decisions are made under the space's mutex; a read fault maps under
 //! it too, a write fault makes its PTE just after dropping it, under an
-//! insert every zap waits out ([`crate::rmap`]). No global lock is taken
-//! (frames come from the CPU's free list, new frames wait in the CPU's
-//! LRU-add batch, events are counted per CPU: [`crate::percpu`]; the
-//! buddy's and the LRU's locks are taken once a batch). A write on a page
+//! insert every zap waits out ([`crate::rmap`]). Demand-zero, COW, minor
+//! and zero-page faults take no global lock (frames come from the CPU's
+//! free list, new frames wait in the CPU's LRU-add batch, events are
+//! counted per CPU: [`crate::percpu`]; the buddy's and the LRU's locks are
+//! taken once a batch); a soft fault takes the LRU's, a swap-in the swap
+//! map's. A write on a page
 //! without a PTE zeroes a frame before taking the mutex. A page in swap is read back with no
 //! lock held. A new frame goes on the LRU; a frame remapped after reclaim
 //! aged it is a soft fault, which tells reclaim it is in use. A fault that

@@ -40,10 +40,12 @@
 //! across copies to user memory, which may fault) → the mmap lock (or the
 //! per-VMA lock, for faults) → a
 //! space's mutex → `i_mmap_rwsem` (taken by a zap, [`rmap::Window::zap`]),
-//! or the space cache's spinlock → the buddy spinlock (the cache takes it
-//! inside), or a CPU's free-list spinlock ([`percpu`]) → the buddy
-//! spinlock (a refill or a drain of the list) → the reclaim thread's state
-//! spinlock (a refill below the low watermark wakes the thread); the swap
+//! or the space cache's spinlock → a CPU's free-list spinlock
+//! ([`percpu`]; the cache drains the lists before `ENOMEM`) → the buddy
+//! spinlock (the cache's slabs, a list's refill or drain); the reclaim
+//! thread's state spinlock is taken under a free-list or the cache's lock,
+//! after the buddy's is dropped (an allocation below the low watermark
+//! wakes the thread); the swap
 //! map's spinlock, the LRU spinlock and a CPU's LRU-add batch spinlock are
 //! leaves taken under a space's mutex (faults, snapshots, destroys) or
 //! alone, the LRU lock never with the buddy's or a free list's (a freed
@@ -58,12 +60,14 @@
 //! parent's are taken one after the other; reclaim's reverse-map walk takes
 //! one space's, then the next). Reclaim takes a space's mutex with no other
 //! lock of ours held (never under the LRU lock or `i_mmap_rwsem`): a fault
-//! drops its space's mutex before it reclaims directly. A fault takes no
-//! global lock but the trace's ring lock (only while a trace is on, for
-//! one push): it allocates from its CPU's free list (the buddy's lock once
-//! a batch), adds to its CPU's LRU-add batch (the LRU's lock once a batch)
-//! and counts events on its CPU. Only memory running out (every list
-//! drained) and reclaim take the global locks for longer.
+//! drops its space's mutex before it reclaims directly. A demand-zero,
+//! COW, minor or zero-page fault takes no global lock but the trace's ring
+//! lock (only while a trace is on, for one push): it allocates from its
+//! CPU's free list (the buddy's lock once a batch), adds to its CPU's
+//! LRU-add batch (the LRU's lock once a batch) and counts events on its
+//! CPU. A soft fault takes the LRU lock to mark the frame used, a swap-in
+//! the swap map's; memory running out (every list drained) and reclaim
+//! take the global locks for longer.
 //!
 //! # Frame lifetime protocol
 //!
@@ -207,7 +211,7 @@ module! {
         },
         pcp_batch: i32 {
             default: -1,
-            description: "Frames a CPU's free list takes from or gives back to the buddy at a time, up to 31 (0: no per-CPU lists or LRU-add batches; -1: a 512th of each CPU's share of the arena)",
+            description: "Frames a CPU's free list takes from or gives back to the buddy at a time, up to 31 (0: no per-CPU lists or LRU-add batches; -1: a 512th of each CPU's share of the arena); lowered so that all lists hold at most half of watermark_high - watermark_min",
         },
         selftest_swap_delay_ms: u32 {
             default: 0,

@@ -75,7 +75,8 @@ pub struct Window {
 // SAFETY: `unmap_mapping_range` may be called from any thread; the pointer is
 // only passed to it.
 unsafe impl Send for Window {}
-// SAFETY: As above: `&Window` allows nothing but that call.
+// SAFETY: As above: through `&Window` the pointer is only passed to that
+// call; the other fields are plain data and an atomic.
 unsafe impl Sync for Window {}
 
 impl Window {
@@ -113,7 +114,7 @@ impl Window {
 
     /// Waits until no PTE insert decided under the space's mutex (which the
     /// caller holds) is in flight: a short spin (an insert is one
-    /// `vmf_insert_pfn`), then sleeps of a few microseconds, so that an
+    /// `vmf_insert_pfn`), then sleeps of 20 microseconds, so that an
     /// inserter preempted on this CPU, or sleeping for a page-table page,
     /// runs whatever the zapper's priority. (Lockdep does not see this
     /// wait: nothing between `begin_insert` and the guard's drop may take a
@@ -127,7 +128,9 @@ impl Window {
                 spins += 1;
                 kernel::processor::cpu_relax();
             } else {
-                kernel::time::delay::fsleep(kernel::time::Delta::from_micros(5));
+                // Over 10 us: `fsleep` sleeps (`usleep_range`), it does
+                // not spin (`udelay`).
+                kernel::time::delay::fsleep(kernel::time::Delta::from_micros(20));
             }
         }
     }
@@ -141,7 +144,8 @@ impl Window {
         let shift = bindings::PAGE_SHIFT;
         // SAFETY: `mapping` is valid (type invariant). `unmap_mapping_range`
         // takes its own locks (`i_mmap_rwsem`, page-table locks) and may
-        // sleep: callers hold at most the mmap lock and a space's mutex, which
+        // sleep: callers hold at most the mmap lock (or a per-VMA lock) and a
+        // space's mutex, which
         // the kernel's lock order (mmap lock before `i_mmap_rwsem`) allows.
         unsafe {
             bindings::unmap_mapping_range(

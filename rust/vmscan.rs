@@ -311,10 +311,10 @@ fn reclaim_until(
     mut done: impl FnMut(&Arena, usize) -> bool,
 ) -> (usize, usize) {
     // Frames waiting in the CPUs' LRU-add batches onto the lists first,
-    // where the scan sees them (`lru_add_drain` before `shrink_*_list`),
-    // and the CPUs' free frames back to the buddy, where the watermarks
-    // see them.
-    a.drain_all();
+    // where the scan sees them (`lru_add_drain` before `shrink_*_list`).
+    // The free lists stay: what they hide is bounded (`batch_within`), and
+    // an allocation drains them before it gives up.
+    a.lru_add_drain_all();
     let (mut freed, mut looked) = (0, 0);
     let mut idle = 0;
     while !done(a, freed) && max_idle.is_none_or(|m| looked <= 2 * m) {

@@ -211,7 +211,9 @@ impl PerCpuPages {
     /// list, then gives the coldest batch back to the buddy if the list went
     /// over [`PerCpuPages::high`]. Errors, with nothing changed:
     /// [`Error::DoubleFree`] for a frame already free (on a list or in the
-    /// buddy), and what [`Buddy::free`] refuses otherwise.
+    /// buddy), and what [`Buddy::free`] refuses otherwise; and, with `pfn`
+    /// freed onto the list, [`Error::Corrupted`] if the drain found a frame
+    /// the buddy refused (which the invariant rules out).
     pub fn free(&mut self, frames: &[Frame], pfn: Pfn, buddy: &impl BuddyLock) -> Result {
         if self.batch == 0 {
             return buddy.with_buddy(|b| b.free(frames, pfn, 0));

@@ -365,12 +365,13 @@ fn per_cpu_frames_reconcile(_: &Ctx) -> Outcome {
             st.nr_free, st.nr_slab_frames, st.nr_pt_nodes, sp.resident, info.arena_frames
         )
     })?;
-    // debugfs buddyinfo shows the buddy's free lists alone: it agrees only
-    // if every CPU's free list was drained into them.
+    // debugfs buddyinfo shows the buddy's free lists alone, after draining
+    // the CPUs' lists into them; STATS counts the lists: the two agree only
+    // if every CPU's list was drained.
     let listed = buddyinfo_free()?;
     ensure(listed == st.nr_free, || {
         format!(
-            "buddyinfo lists {listed} free frames, STATS {} (a CPU's list not drained)",
+            "buddyinfo lists {listed} free frames, STATS counts {} (a CPU's list not drained)",
             st.nr_free
         )
     })?;
