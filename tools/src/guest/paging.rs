@@ -48,6 +48,10 @@ pub const TESTS: &[Test] = &[
         run: clone_cow,
     },
     Test {
+        name: "clones taken while two threads write the space: every snapshot holds still (no write fault's PTE outlives a snapshot's zap)",
+        run: clone_while_writing,
+    },
+    Test {
         name: "fork in shared mode: parent and child see each other's writes",
         run: fork_shared,
     },
@@ -548,6 +552,61 @@ fn isolation(_: &Ctx) -> Outcome {
     }
     ensure(space_stats(&a)?.id != space_stats(&b)?.id, || {
         "same id".into()
+    })
+}
+
+/// Two threads keep writing every page of a space (each its own half,
+/// each write a new value), so that they fault again after every snapshot
+/// (its zap takes their writable PTEs); meanwhile the main thread clones the
+/// space over and over and reads each clone twice. A
+/// clone (400 of them, read 200 us apart) is a snapshot: if a write fault that decided before the clone made
+/// its writable PTE after the clone's zap, the writer's next writes would
+/// land in a frame the clone shares, and the clone's page would change
+/// between the two reads.
+fn clone_while_writing(_: &Ctx) -> Outcome {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let ps = page_size();
+    let n = 256;
+    let src = open()?;
+    let ms = map(&src, n)?;
+    let base = ms.ptr() as usize;
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|sc| -> Outcome {
+        for t in 0..2usize {
+            let stop = &stop;
+            sc.spawn(move || {
+                let mut v = 1u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for p in (t..n).step_by(2) {
+                        let at = (base + p * ps) as *mut u64;
+                        // SAFETY: inside the mapping, which outlives the
+                        // scope; each thread writes its own pages.
+                        unsafe { at.write_volatile(v << 16 | p as u64) };
+                    }
+                    v += 1;
+                }
+            });
+        }
+        let r = (|| -> Outcome {
+            for k in 0..400 {
+                let c = src.clone_space().map_err(|e| format!("CLONE {k}: {e}"))?;
+                let mc = map(&c, n)?;
+                let first: Vec<u64> = (0..n).map(|p| mc.read(p * ps)).collect();
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                for (p, &was) in first.iter().enumerate() {
+                    let now = mc.read(p * ps);
+                    ensure(now == was, || {
+                        format!("clone {k}: page {p} changed from {was:#x} to {now:#x} after the snapshot")
+                    })?;
+                    ensure(was == 0 || was & 0xffff == p as u64, || {
+                        format!("clone {k}: page {p} holds {was:#x}, another page's value")
+                    })?;
+                }
+            }
+            Ok(())
+        })();
+        stop.store(true, Ordering::Relaxed);
+        r
     })
 }
 
