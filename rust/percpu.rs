@@ -90,11 +90,6 @@ impl<const N: usize> PerCpuSet<N> {
         self.cpus.iter().map(|c| &**c)
     }
 
-    /// Frames an LRU-add batch takes before it is flushed.
-    pub fn lru_batch(&self) -> usize {
-        self.lru_batch
-    }
-
     /// Adds `n` to event `i` on this CPU (`count_vm_events`).
     #[inline]
     pub fn count(&self, i: usize, n: u64) {
