@@ -731,9 +731,8 @@ impl BuddyLock for Arena {
     /// Calls `f` on the locked buddy; then, if it changed the free frames:
     /// stores their count for the watermarks, wakes the reclaim thread if
     /// an allocation (or a failed one) left them below low, and takes its
-    /// give-up back if a
-    /// free brought them back to high (a space went: worth waking it again
-    /// when memory runs short).
+    /// give-up back if a free brought them back to high (a space went:
+    /// worth waking it again when memory runs short).
     fn with_buddy<R>(&self, f: impl FnOnce(&mut Buddy) -> R) -> R {
         let (r, before, free) = {
             let mut b = self.buddy.lock();

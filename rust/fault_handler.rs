@@ -25,9 +25,8 @@
 //! free list, new frames wait in the CPU's LRU-add batch, events are
 //! counted per CPU: [`crate::percpu`]; the buddy's and the LRU's locks are
 //! taken once a batch); a soft fault takes the LRU's, a swap-in the swap
-//! map's. A write on a page
-//! without a PTE zeroes a frame before taking the mutex. A page in swap is read back with no
-//! lock held. A new frame goes on the LRU; a frame remapped after reclaim
+//! map's. A write on a page without a PTE zeroes a frame before taking the
+//! mutex. A page in swap is read back with no lock held. A new frame goes on the LRU; a frame remapped after reclaim
 //! aged it is a soft fault, which tells reclaim it is in use. A fault that
 //! finds free frames below the min watermark, or no frame at all, reclaims
 //! directly with the mutex dropped and tries again ([`crate::vmscan`]). Why

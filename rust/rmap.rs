@@ -36,19 +36,6 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::bindings;
 
-extern "C" {
-    fn pagearena_cond_resched();
-}
-
-/// Gives the CPU to other tasks if one should run (`cond_resched`). The
-/// callers (reclaim's loops) hold no spinlock, only mutexes at most.
-pub fn cond_resched() {
-    // SAFETY: `cond_resched` has no precondition that memory safety rests
-    // on: it may sleep, which the callers allow (process context, no
-    // spinlock or RCU read lock held; `might_sleep` reports it otherwise).
-    unsafe { pagearena_cond_resched() };
-}
-
 /// The window of page offsets of one space in the device file's mapping.
 ///
 /// # Invariants

@@ -36,9 +36,9 @@
 //! and one space's mutex at a time (never under the LRU lock or
 //! `i_mmap_rwsem`, and never two), under which it takes what a fault
 //! does (`i_mmap_rwsem` for zaps, the swap spinlock, a CPU's free-list
-//! and LRU-add-batch spinlocks and the buddy's); then no lock for the I/O. Direct reclaim runs under the
-//! faulting task's mmap (or VMA) read lock and nothing else: a fault drops
-//! its space's mutex before reclaiming.
+//! and LRU-add-batch spinlocks and the buddy's); then no lock for the I/O.
+//! Direct reclaim runs under the faulting task's mmap (or VMA) read lock
+//! and nothing else: a fault drops its space's mutex before reclaiming.
 //!
 //! # The reverse map ([`SpaceRmap`])
 //!
@@ -60,7 +60,6 @@ use crate::{
         reclaim::ReclaimPolicy,
         vmscan::{shrink_begin, shrink_end, Plan, Rmap, ShrinkEnd, Visit},
     },
-    rmap::cond_resched,
     space::{self, Space},
     uapi::PagearenaPageoutArgs,
 };
@@ -68,7 +67,17 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 extern "C" {
+    fn pagearena_cond_resched();
     fn pagearena_fatal_signal_pending() -> bool;
+}
+
+/// Gives the CPU to other tasks if one should run (`cond_resched`). The
+/// callers (reclaim's loops) hold no spinlock, only mutexes at most.
+fn cond_resched() {
+    // SAFETY: `cond_resched` has no precondition that memory safety rests
+    // on: it may sleep, which the callers allow (process context, no
+    // spinlock or RCU read lock held; `might_sleep` reports it otherwise).
+    unsafe { pagearena_cond_resched() };
 }
 
 /// Victims taken off the LRU per round (`SWAP_CLUSTER_MAX`).
