@@ -34,6 +34,15 @@ if [ $cached_only = 1 ]; then
   echo "$b"
   exit 0
 fi
+# Built already: no need to wait for the lock (another flavour's build
+# holds it for minutes).
+if [ "${PAGEARENA_REFRESH_SOURCE:-0}" != 1 ]; then
+  b=$(build_dir)
+  if built "$b"; then
+    echo "$b"
+    exit 0
+  fi
+fi
 mkdir -p "$PA_CACHE/src" "$PA_CACHE/build"
 
 # One kernel build at a time per cache (two flavours share the source tree).
