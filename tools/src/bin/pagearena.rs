@@ -380,6 +380,8 @@ fn stat_cmd(space: &Space, wait: Option<f64>, count: Option<u64>, json: bool) ->
                 .map(|(k, r)| (format!("{k}_per_sec"), serde_json::Value::from(r)))
                 .collect();
             v["rates"] = rates.into();
+            // What the rates are over (the sleep, plus the reading).
+            v["interval_secs"] = dt.into();
             println!("{}", serde_json::to_string(&v).unwrap_or_default());
         } else {
             let cols = stat::vmstat_columns(&prev, &now, dt);
