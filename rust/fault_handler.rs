@@ -26,8 +26,12 @@
 //! counted per CPU: [`crate::percpu`]; the buddy's and the LRU's locks are
 //! taken once a batch); a soft fault takes the LRU's, a swap-in the swap
 //! map's. A write on a page without a PTE zeroes a frame before taking the
-//! mutex. A page in swap is read back with no lock held. A new frame goes on the LRU; a frame remapped after reclaim
-//! aged it is a soft fault, which tells reclaim it is in use. A fault that
+//! mutex (unless a snapshot ever shared the space's frames: there it may
+//! be a copy). A fault's PTEs are made in one batch ([`PteBatch`]), and a
+//! write fault in a space with one VMA zaps only that VMA's PTE
+//! ([`zap_page`]). A page in swap is read back with no lock held. A new
+//! frame goes on the LRU; a frame remapped after reclaim aged it is a soft
+//! fault, which tells reclaim it is in use. A fault that
 //! finds free frames below the min watermark, or no frame at all, reclaims
 //! directly with the mutex dropped and tries again ([`crate::vmscan`]). Why
 //! the PTEs made here can never outlive their frames is the frame-lifetime
@@ -38,7 +42,7 @@
 //! [`Mm::write_fault`]: crate::mm::fault::Mm::write_fault
 
 use crate::{
-    arena::{arena, Arena, Event, PtNodes},
+    arena::{arena, Arena, Event, PtNodes, SpaceWord},
     mm::{
         error::Error as MmError,
         fault::{alloc_zeroed_frame, put_frame, FaultKind, FramePool, ReadMap},
@@ -48,7 +52,7 @@ use crate::{
         swap::SwapSlots,
     },
     space::{Space, SpaceInner},
-    vm_ops::{self, AccessBuf, VmFault, VmFaultReason},
+    vm_ops::{self, AccessBuf, PteBatch, VmFault, VmFaultReason},
     vmscan,
 };
 use kernel::{
@@ -156,8 +160,11 @@ fn write_fault(
     mkwrite: bool,
 ) -> Result<VmFaultReason, OutOfFrames> {
     // A write on a page without a PTE is most likely a first touch: zero a
-    // frame before taking the lock, so threads zero in parallel.
-    let mut prealloc = if mkwrite {
+    // frame before taking the lock, so threads zero in parallel. Not in a
+    // space whose frames a snapshot shared: there it is as likely a copy,
+    // which would waste the zeroing (the core zeroes under the lock if the
+    // page turns out untouched).
+    let mut prealloc = if mkwrite || space.may_share() {
         None
     } else {
         alloc_zeroed_frame(a).ok()
@@ -178,7 +185,7 @@ fn write_fault(
             idx,
             &mut prealloc,
             mkwrite,
-            || space.window.zap(idx, 1),
+            || zap_page(space, vmf, idx),
         );
         space.sync_counters(&inner.mm);
         match r {
@@ -217,6 +224,23 @@ fn write_fault(
         put_frame(a, p);
     }
     r
+}
+
+/// Zaps page `idx`'s user PTEs in every process, for a write fault through
+/// `vmf` whose entry changed; the caller holds the space's mutex. If the
+/// faulting VMA is the space's only one, every PTE of the space is in it
+/// (frame-lifetime protocol, rule 3): that VMA's PTE alone is zapped, after
+/// the inserts in flight as [`crate::rmap::Window::zap`] does, without the
+/// reverse-map walk, which takes the device mapping's `i_mmap_rwsem`,
+/// shared by every space, and visits every VMA at the page's offset (a
+/// fork family's VMAs share their window).
+fn zap_page(space: &Space, vmf: &VmFault, idx: u64) {
+    if space.get(SpaceWord::Vmas) == 1 {
+        space.window.wait_inserts();
+        vmf.vma().zap_vma_range(vmf.address(), PAGE_SIZE);
+    } else {
+        space.window.zap(idx, 1);
+    }
 }
 
 fn event(kind: FaultKind) -> Event {
@@ -319,54 +343,81 @@ fn failed(e: MmError) -> Result<VmFaultReason, OutOfFrames> {
 /// ([`crate::rmap::Window::begin_insert`]); when it held the mutex, the
 /// page's entry referenced the frame (or it is the zero frame).
 fn map(a: &Arena, vmf: &VmFault, addr: usize, pfn: Option<Pfn>, writable: bool) -> VmFaultReason {
-    let kpfn = match pfn {
-        None => a.zero_kpfn,
-        Some(p) => match a.kernel_pfn(p) {
-            Some(k) => k,
-            None => return VmFaultReason::SIGBUS,
-        },
+    let Some(k) = kernel_pfn(a, pfn) else {
+        return VmFaultReason::SIGBUS;
     };
-    // SAFETY: The frame is the zero frame (alive for the arena's whole life)
-    // or one this page's entry maps, under the space mutex our caller holds,
-    // or mapped when the caller last held it and registered an insert then:
-    // an entry that changes afterwards is zapped only after this insert
-    // ends (`rmap`'s wait), so the PTE made here goes with that zap, before
-    // the frame can be put. The PTE goes into a VMA of this space, at this
-    // page's offset in the space's window. By the frame-lifetime protocol
-    // (top of `rust/pagearena_main.rs`: rules 1-3 for where PTEs come from,
-    // 4 for the order of zap and put) the frame stays allocated, and is not
-    // reused, until every PTE we make is gone.
-    unsafe { vmf.insert_pfn(addr, kpfn, writable) }
+    let mut batch = PteBatch::new(addr);
+    batch.add(addr, k, writable);
+    insert(vmf, &batch)
 }
 
-/// Maps page `idx` for reading at `addr`.
+/// The kernel's pfn of frame `pfn` (`None`: the zero frame).
+fn kernel_pfn(a: &Arena, pfn: Option<Pfn>) -> Option<usize> {
+    match pfn {
+        None => Some(a.zero_kpfn),
+        Some(p) => a.kernel_pfn(p),
+    }
+}
+
+/// Makes the PTEs of `batch`, frames of the arena (by [`map`] or
+/// [`read_fault`]), in the faulting VMA.
+fn insert(vmf: &VmFault, batch: &PteBatch) -> VmFaultReason {
+    // SAFETY: Each frame is the zero frame (alive for the arena's whole
+    // life) or one a page's entry maps, under the space mutex our caller
+    // holds, or mapped when the caller last held it and registered an
+    // insert then: an entry that changes afterwards is zapped only after
+    // this insert ends (`rmap`'s wait), so the PTE made here goes with that
+    // zap, before the frame can be put. Each PTE goes into a VMA of this
+    // space, at its page's offset in the space's window. By the
+    // frame-lifetime protocol (top of `rust/pagearena_main.rs`: rules 1-3
+    // for where PTEs come from, 4 for the order of zap and put) the frame
+    // stays allocated, and is not reused, until every PTE we make is gone.
+    // Arena frames and the zero frame are pages the arena allocated from
+    // the kernel's page allocator and never gave a memory type.
+    unsafe { vmf.insert(batch) }
+}
+
+/// What a read fault maps at one page.
+enum ReadPte {
+    /// This kernel pfn, writable or not.
+    Map(usize, bool),
+    /// Nothing (a neighbour reclaim watches).
+    Skip,
+    /// Nothing: the access gets `SIGBUS`.
+    Sigbus,
+}
+
+/// What to map for reading at page `idx` (the core's decision is made and
+/// counted here; the PTE is the caller's to make).
 /// `around`: for a neighbour in fault-around, which is not an access:
-/// a frame reclaim watches is left unmapped (`Ok(None)`).
-fn map_read(
+/// a frame reclaim watches is left unmapped ([`ReadPte::Skip`]).
+fn read_pte(
     a: &Arena,
     inner: &mut MutexGuard<'_, SpaceInner>,
-    vmf: &VmFault,
-    (idx, addr): (u64, usize),
+    idx: u64,
     around: bool,
-) -> Result<Option<(VmFaultReason, FaultKind)>, MmError> {
+) -> Result<(ReadPte, FaultKind), MmError> {
     let (m, kind) = inner
         .mm
         .read_fault(&a.mem, &mut PtNodes { arena: a }, idx)?;
-    let r = match m {
-        ReadMap::Zero => map(a, vmf, addr, None, false),
-        ReadMap::Frame { pfn, .. } if around && watched(a, pfn) => return Ok(None),
+    let pte = match m {
+        ReadMap::Zero => ReadPte::Map(a.zero_kpfn, false),
+        ReadMap::Frame { pfn, .. } if around && watched(a, pfn) => ReadPte::Skip,
         // A frame this space wrote and holds alone is mapped writable at
         // once: there is no copy to make on the next write.
-        ReadMap::Frame { pfn, writable } => {
-            if !around {
-                note_access(a, pfn, kind);
+        ReadMap::Frame { pfn, writable } => match a.kernel_pfn(pfn) {
+            Some(k) => {
+                if !around {
+                    note_access(a, pfn, kind);
+                }
+                ReadPte::Map(k, writable)
             }
-            map(a, vmf, addr, Some(pfn), writable)
-        }
+            None => ReadPte::Sigbus,
+        },
         // Swapped in by the caller (fault-around leaves it).
-        ReadMap::Swap(_) => VmFaultReason::SIGBUS,
+        ReadMap::Swap(_) => ReadPte::Sigbus,
     };
-    Ok(Some((r, kind)))
+    Ok((pte, kind))
 }
 
 /// Whether reclaim waits to see the next access to `pfn`: a frame on the
@@ -391,45 +442,100 @@ fn read_fault(
         return swap_in_fault(a, space, idx, slot);
     }
     let addr = vmf.address();
-    let r = match map_read(a, &mut inner, vmf, (idx, addr), false) {
-        Ok(Some((r, kind))) => {
+    let (k, w) = match read_pte(a, &mut inner, idx, false) {
+        Ok((ReadPte::Map(k, w), kind)) => {
             a.count(event(kind));
-            r
+            (k, w)
         }
-        // Only a neighbour is skipped.
-        Ok(None) => VmFaultReason::SIGBUS,
+        Ok((_, kind)) => {
+            a.count(event(kind));
+            space.sync_counters(&inner.mm);
+            return Ok(VmFaultReason::SIGBUS);
+        }
         Err(e) => {
             let r = failed(e);
             space.sync_counters(&inner.mm);
             return r;
         }
     };
+    // Fault-around (`do_fault_around`): map the neighbours in the same
+    // aligned window too, as they are, so a sequential reader takes one
+    // fault per window instead of one per page. Only pages inside the VMA
+    // and the space, and only what is there or the zero frame: nothing is
+    // allocated but page-table nodes. The PTEs are made a batch at a time,
+    // one page-table lock for up to `PteBatch::MAX` pages: the faulting
+    // page's part of the window first, then the others.
     // Not while the fault trace is on: each page's first access must fault.
-    if r == VmFaultReason::NOPAGE && a.fault_around > 1 && !a.trace.is_on() {
-        // Fault-around (`do_fault_around`): map the neighbours in the same
-        // aligned window too, as they are, so a sequential reader takes one
-        // fault per window instead of one per page. Only pages inside the
-        // VMA and the space, and only what is there or the zero frame:
-        // nothing is allocated but page-table nodes.
-        let window = a.fault_around as u64;
-        let first = idx & !(window - 1);
-        let (start, end) = (vmf.vma().start(), vmf.vma().end());
-        let mut around = 0;
-        for j in first..(first + window).min(space.window.pages as u64) {
-            let at = (addr as u64).wrapping_add(j.wrapping_sub(idx).wrapping_mul(PAGE_SIZE as u64))
-                as usize;
-            if j == idx || at < start || at >= end {
+    let window = if a.fault_around > 1 && !a.trace.is_on() {
+        a.fault_around as u64
+    } else {
+        1
+    };
+    let first = idx & !(window - 1);
+    let last = (first + window).min(space.window.pages as u64);
+    let (start, end) = (vmf.vma().start(), vmf.vma().end());
+    let at = |j: u64| {
+        (addr as u64).wrapping_add(j.wrapping_sub(idx).wrapping_mul(PAGE_SIZE as u64)) as usize
+    };
+    let span = PteBatch::MAX as u64;
+    let mine = first + (idx - first) / span * span;
+    let parts = Iterator::chain(
+        core::iter::once(mine),
+        (first..last).step_by(span as usize).filter(|&p| p != mine),
+    );
+    let (mut r, mut around) = (VmFaultReason::NOPAGE, 0);
+    'parts: for part in parts {
+        // Begun at the part's first page inside the VMA, so that every
+        // later one falls in its span.
+        let mut batch: Option<PteBatch> = None;
+        let mut stop = false;
+        for j in part..(part + span).min(last) {
+            let at = at(j);
+            if at < start || at >= end {
                 continue;
             }
-            match map_read(a, &mut inner, vmf, (j, at), true) {
-                Ok(Some((VmFaultReason::NOPAGE, _))) => around += 1,
-                Ok(None) => {}
-                _ => break,
-            }
+            let (k, w) = if j == idx {
+                (k, w)
+            } else {
+                match read_pte(a, &mut inner, j, true) {
+                    Ok((ReadPte::Map(k, w), _)) => {
+                        around += 1;
+                        (k, w)
+                    }
+                    Ok((ReadPte::Skip, _)) => continue,
+                    // No page-table node, or nothing to map: the rest is
+                    // left, but for the faulting page.
+                    _ => {
+                        if j < idx && part == mine {
+                            batch
+                                .get_or_insert_with(|| PteBatch::new(addr))
+                                .add(addr, k, w);
+                        }
+                        stop = true;
+                        break;
+                    }
+                }
+            };
+            batch.get_or_insert_with(|| PteBatch::new(at)).add(at, k, w);
         }
-        // Once per fault, not per page: a CPU's counter is a few loads away.
-        a.count_n(Event::FaultAround, around);
+        let v = batch.map_or(VmFaultReason::NOPAGE, |b| insert(vmf, &b));
+        if part == mine {
+            r = v;
+        }
+        if stop || v != VmFaultReason::NOPAGE {
+            break 'parts;
+        }
     }
+    // A batch stops at the first page table it cannot allocate, which may
+    // be a neighbour's: the faulting page alone, then, decides the result
+    // (a PTE already made stays).
+    if r != VmFaultReason::NOPAGE {
+        let mut batch = PteBatch::new(addr);
+        batch.add(addr, k, w);
+        r = insert(vmf, &batch);
+    }
+    // Once per fault, not per page: a CPU's counter is a few loads away.
+    a.count_n(Event::FaultAround, around);
     space.sync_counters(&inner.mm);
     Ok(r)
 }

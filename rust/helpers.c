@@ -118,3 +118,53 @@ bool pagearena_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
 }
+
+/*
+ * A run of PTEs to make in one go (rust/vm_ops.rs, PteBatch): page i of the
+ * run at @start maps pfns[i] >> 1, writable if bit 0 is set; 0 leaves it.
+ */
+struct pagearena_pte_batch {
+	struct vm_area_struct *vma;
+	unsigned long start;
+	const unsigned long *pfns;
+};
+
+int pagearena_insert_pfns(struct vm_area_struct *vma, unsigned long start,
+			  unsigned long nr, const unsigned long *pfns);
+
+static int pagearena_set_pte(pte_t *pte, unsigned long addr, void *data)
+{
+	struct pagearena_pte_batch *b = data;
+	struct vm_area_struct *vma = b->vma;
+	unsigned long v = b->pfns[(addr - b->start) >> PAGE_SHIFT];
+	pgprot_t prot;
+
+	/* As insert_pfn(): a PTE already there stays. */
+	if (!v || !pte_none(ptep_get(pte)))
+		return 0;
+	prot = (v & 1) ? vm_get_page_prot(vma->vm_flags) : vma->vm_page_prot;
+	set_pte_at(vma->vm_mm, addr, pte, pte_mkspecial(pfn_pte(v >> 1, prot)));
+	update_mmu_cache(vma, addr, pte);
+	return 0;
+}
+
+/*
+ * Makes the special PTEs of a batch in @vma, a shared VM_PFNMAP VMA whose
+ * fault is in progress, under one page-table lock per page-table page, as
+ * i915's remap_io_sg() does for its faults: what vmf_insert_pfn_prot() does
+ * page by page (get_locked_pte(), insert_pfn()), without its memtype lookup
+ * (pfnmap_setup_cachemode_pfn(), which on x86 with PAT takes the global
+ * resource_lock and walks the iomem tree for each page). Every pfn is
+ * ordinary RAM the module allocated and never gave a memtype, so that
+ * lookup would return WB, the cache mode the protections already hold.
+ * 0, or -ENOMEM if a page table could not be allocated (some PTEs may be
+ * made).
+ */
+int pagearena_insert_pfns(struct vm_area_struct *vma, unsigned long start,
+			  unsigned long nr, const unsigned long *pfns)
+{
+	struct pagearena_pte_batch b = { vma, start, pfns };
+
+	return apply_to_page_range(vma->vm_mm, start, nr << PAGE_SHIFT,
+				   pagearena_set_pte, &b);
+}

@@ -113,7 +113,13 @@
 //!    [`rmap::Window::zap`] over a page's offset reaches every PTE made from
 //!    this space's entry for that page, in every process, whoever made it
 //!    (a clone's PTEs to a shared frame are its own entry's, in its own
-//!    window, and its own rule 4 covers them).
+//!    window, and its own rule 4 covers them). And a space's PTEs are only
+//!    in the VMAs its VMA count (`SpaceWord::Vmas`, changed under its
+//!    mutex) counts: a VMA is counted before it can have a PTE (by
+//!    `f_ops->mmap`, before the VMA is in its mm's tree; by `open`, before
+//!    `fork` copies or `mremap` moves PTEs into it) and uncounted by
+//!    `close`, after its PTEs are gone. So a write fault that finds the
+//!    count at 1 under the mutex zaps the faulting VMA's PTE alone.
 //! 4. **Zap, then drop.** An entry that stops mapping a frame (COW, destroy,
 //!    reclaim) has the page's user PTEs zapped everywhere before its
 //!    map count and reference on the frame go (the core calls `zap` first:

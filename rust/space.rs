@@ -23,7 +23,7 @@ use crate::{
     slab_arc::{ArenaArc, ArenaArcBorrow, ArenaObject},
     uapi,
 };
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     fs::File,
     new_mutex,
@@ -152,6 +152,11 @@ pub struct Space {
     counters: [AtomicU64; SpaceWord::Count as usize],
     /// Where the space's pages are in the device's mapping (the rmap).
     pub window: Window,
+    /// Set once a snapshot shared this space's frames with another space
+    /// (by `CLONE` or a fork-COW `fork()`, on both sides): its writes may
+    /// copy a frame rather than fill a new one. A hint for the fault path
+    /// (whether to zero a frame before the mutex), never cleared.
+    may_share: AtomicBool,
     /// The page table and mode.
     #[pin]
     pub inner: Mutex<SpaceInner>,
@@ -172,6 +177,7 @@ impl Space {
             id,
             counters: [const { AtomicU64::new(0) }; SpaceWord::Count as usize],
             window,
+            may_share: AtomicBool::new(false),
             inner <- new_mutex!(
                 SpaceInner { mm, fork_cow, forks: KVec::new(), parent: None },
                 "pagearena_space"
@@ -193,6 +199,9 @@ impl Space {
         let mut inner = self.inner.lock();
         mm.id = self.id as u32;
         core::mem::swap(&mut inner.mm, mm);
+        if inner.mm.resident() > 0 {
+            self.may_share.store(true, Ordering::Relaxed);
+        }
         self.sync_counters(&inner.mm);
         drop(inner);
         // The space was empty, so `mm` is now an empty table: nothing to
@@ -266,7 +275,16 @@ impl Space {
         let copy = inner
             .mm
             .snapshot(a, &mut PtNodes { arena: a }, 0, || self.window.zap_all())?;
+        if copy.resident() > 0 {
+            self.may_share.store(true, Ordering::Relaxed);
+        }
         Ok(copy)
+    }
+
+    /// Whether a snapshot ever shared this space's frames (a hint: a write
+    /// on a page without a PTE may be a copy, not a first touch).
+    pub fn may_share(&self) -> bool {
+        self.may_share.load(Ordering::Relaxed)
     }
 
     /// The space's statistics.

@@ -13,8 +13,10 @@
 //! - [`VmOperations`] is the trait a driver implements.
 //! - [`VmOpsTable::build`] makes the C table; [`install`] puts it and the VMA's
 //!   data on a VMA that is being created by `f_ops->mmap`.
-//! - [`VmFault`] is the `struct vm_fault` of one fault, with the two ways to
-//!   answer it by mapping a page frame number.
+//! - [`VmFault`] is the `struct vm_fault` of one fault, answered by making
+//!   the PTEs of a [`PteBatch`] of page frame numbers in one go
+//!   ([`VmFault::insert`]: `vmf_insert_pfn` for several pages at once,
+//!   without its per-page memory-type lookup).
 //!
 //! Lifetime of the per-VMA data: [`install`] stores one owned
 //! [`ForeignOwnable`] in `vm_private_data`. When the kernel duplicates the VMA
@@ -38,6 +40,16 @@ extern "C" {
     /// `struct vm_area_struct *` (as `c_void`: its bindgen type is not
     /// FFI-safe).
     fn pagearena_vm_flags_set(vma: *mut c_void, flags: bindings::vm_flags_t);
+    /// Makes the PTEs of a [`PteBatch`] (`apply_to_page_range` with a
+    /// callback), from `rust/helpers.c`: `nr` pages from `start`, page `i`
+    /// mapping `pfns[i] >> 1`, writable if bit 0 is set, none if 0. 0 or
+    /// `-ENOMEM`.
+    fn pagearena_insert_pfns(
+        vma: *mut c_void,
+        start: core::ffi::c_ulong,
+        nr: core::ffi::c_ulong,
+        pfns: *const core::ffi::c_ulong,
+    ) -> core::ffi::c_int;
 }
 
 /// A VMA that `vm_ops->open` is setting up: a new copy of a VMA (by `fork`,
@@ -107,6 +119,9 @@ impl VmFaultReason {
     pub const NOPAGE: Self = Self(bindings::vm_fault_reason_VM_FAULT_NOPAGE);
     /// The access cannot be satisfied: the task gets `SIGBUS` (`VM_FAULT_SIGBUS`).
     pub const SIGBUS: Self = Self(bindings::vm_fault_reason_VM_FAULT_SIGBUS);
+    /// No memory for a page table: the kernel's OOM handling runs
+    /// (`VM_FAULT_OOM`).
+    pub const OOM: Self = Self(bindings::vm_fault_reason_VM_FAULT_OOM);
     /// From `pfn_mkwrite` only: the kernel makes the existing PTE writable
     /// (`0`, then `finish_mkwrite_fault`). It does so after the handler
     /// returned, checking only that the PTE is the same: a driver whose
@@ -312,37 +327,99 @@ impl VmFault {
         f & bindings::fault_flag_FAULT_FLAG_WRITE != 0
     }
 
-    /// Maps `pfn` at `addr` in the faulting VMA: writable (if the VMA allows
-    /// writing), or with the VMA's page protection, which is read-only under
-    /// write-notify (the first write then calls `pfn_mkwrite`). Does nothing
-    /// if a PTE is already there; `SIGBUS` if `addr` is outside the VMA.
-    /// `addr` is the faulting address, or a neighbour (fault-around).
+    /// Makes the PTEs of `batch` in the faulting VMA, under one page-table
+    /// lock per page-table page: each page maps its frame writable (if the
+    /// VMA allows writing) or with the VMA's page protection, which is
+    /// read-only under write-notify (the first write then calls
+    /// `pfn_mkwrite`). A page that already has a PTE keeps it, as with
+    /// `vmf_insert_pfn`. `SIGBUS` if a page of the batch is outside the VMA
+    /// (nothing is mapped), `OOM` if a page table could not be allocated
+    /// (the pages before it are mapped), `SIGBUS` if the walk met a huge or
+    /// bad entry.
     ///
     /// # Safety
     ///
-    /// `pfn` must be RAM the caller owns, and stay allocated, not handed to
-    /// anyone else, until every PTE that maps it has been zapped.
-    pub unsafe fn insert_pfn(&self, addr: usize, pfn: usize, writable: bool) -> VmFaultReason {
+    /// Every frame in `batch` must be RAM the caller owns, that it never
+    /// gave a memory type (`set_memory_*`), and stay allocated, not handed
+    /// to anyone else, until every PTE that maps it has been zapped.
+    pub unsafe fn insert(&self, batch: &PteBatch) -> VmFaultReason {
+        let Some(last) = batch.last else {
+            return VmFaultReason::NOPAGE;
+        };
         let vma = self.vma();
-        let ptr = vma.as_ptr();
+        let end = batch.start + (last + 1) * kernel::page::PAGE_SIZE;
+        if batch.start < vma.start() || end > vma.end() {
+            return VmFaultReason::SIGBUS;
+        }
         // SAFETY: The VMA is a shared `VM_PFNMAP` VMA without `VM_MIXEDMAP`
-        // (type invariant: `install` checked it), so none of
-        // `vmf_insert_pfn*`'s `BUG_ON`s applies. Nothing a user does can
-        // change that: `mprotect` sets `VM_WRITE` only within `VM_MAYWRITE`
-        // and never touches `VM_SHARED`, `VM_MAYSHARE` or `VM_PFNMAP`;
-        // `madvise` changes none of them (`MADV_DOFORK` and `MADV_DODUMP`
-        // are refused on `VM_SPECIAL`); splits, moves and forks copy the
-        // flags. They check `addr` against the VMA; the caller guarantees
-        // the pfn's lifetime. `vm_get_page_prot` only computes a protection
-        // from flags.
-        VmFaultReason(unsafe {
-            if writable {
-                let prot = bindings::vm_get_page_prot(vma.flags());
-                bindings::vmf_insert_pfn_prot(ptr, addr, pfn, prot)
-            } else {
-                bindings::vmf_insert_pfn(ptr, addr, pfn)
-            }
-        })
+        // (type invariant: `install` checked it), so a special PTE is what
+        // its pages must have (`vm_normal_page` takes no page from them and
+        // a COW mapping's rules for `vm_pgoff` do not apply). Nothing a user
+        // does can change that: `mprotect` sets `VM_WRITE` only within
+        // `VM_MAYWRITE` and never touches `VM_SHARED`, `VM_MAYSHARE` or
+        // `VM_PFNMAP`; `madvise` changes none of them (`MADV_DOFORK` and
+        // `MADV_DODUMP` are refused on `VM_SPECIAL`, no huge PMD can appear
+        // in a `VM_PFNMAP` VMA); splits, moves and forks copy the flags. The
+        // fault holds the mmap or VMA read lock (type invariant), so the
+        // VMA and its page tables stay while the helper walks them, and the
+        // range was checked to lie in the VMA just above. `batch.pfns`
+        // holds `PteBatch::MAX` entries, more than `last`. The memory type
+        // `vmf_insert_pfn` would look up is WB for every frame (the
+        // caller's guarantee), the one the protections hold; the frames'
+        // lifetime is the caller's guarantee.
+        let r = unsafe {
+            pagearena_insert_pfns(
+                vma.as_ptr().cast(),
+                batch.start as core::ffi::c_ulong,
+                (last + 1) as core::ffi::c_ulong,
+                batch.pfns.as_ptr(),
+            )
+        };
+        match r {
+            0 => VmFaultReason::NOPAGE,
+            r if r == -(bindings::ENOMEM as core::ffi::c_int) => VmFaultReason::OOM,
+            // `-EINVAL`: a huge or bad entry where a page table should be
+            // (the walk warned).
+            _ => VmFaultReason::SIGBUS,
+        }
+    }
+}
+
+/// PTEs to make at once in a fault's VMA ([`VmFault::insert`]): for each of
+/// up to [`PteBatch::MAX`] consecutive pages from a first address, a frame
+/// to map (writable or not), or nothing (the page is left as it is).
+pub struct PteBatch {
+    start: usize,
+    /// The last page given a frame, if any.
+    last: Option<usize>,
+    /// Per page: kernel pfn << 1 | writable; 0 for nothing.
+    pfns: [core::ffi::c_ulong; PteBatch::MAX],
+}
+
+impl PteBatch {
+    /// Pages a batch spans.
+    pub const MAX: usize = 32;
+
+    /// An empty batch spanning the pages from `start` (rounded down to a page).
+    pub fn new(start: usize) -> Self {
+        Self {
+            start: start & !(kernel::page::PAGE_SIZE - 1),
+            last: None,
+            pfns: [0; Self::MAX],
+        }
+    }
+
+    /// Sets page `addr` to map kernel pfn `pfn` (never 0: not RAM a driver
+    /// owns); `false`, with nothing set, if `addr` is outside the batch's
+    /// span.
+    pub fn add(&mut self, addr: usize, pfn: usize, writable: bool) -> bool {
+        let i = match addr.checked_sub(self.start) {
+            Some(d) if d / kernel::page::PAGE_SIZE < Self::MAX => d / kernel::page::PAGE_SIZE,
+            _ => return false,
+        };
+        self.pfns[i] = ((pfn as core::ffi::c_ulong) << 1) | core::ffi::c_ulong::from(writable);
+        self.last = Some(self.last.map_or(i, |l| l.max(i)));
+        true
     }
 }
 

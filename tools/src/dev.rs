@@ -225,6 +225,40 @@ impl Mapping {
         Ok(Self { ptr: p.cast(), len })
     }
 
+    /// `mmap(addr, len, prot, flags | MAP_FIXED_NOREPLACE, fd, offset)`:
+    /// at `addr`, or `EEXIST` if something is mapped there.
+    pub fn new_at(
+        addr: usize,
+        fd: i32,
+        offset: u64,
+        len: usize,
+        prot: i32,
+        flags: i32,
+    ) -> io::Result<Self> {
+        let want = addr as *mut libc::c_void;
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping, so
+        // no memory in use changes.
+        let p = unsafe {
+            libc::mmap(
+                want,
+                len,
+                prot,
+                flags | libc::MAP_FIXED_NOREPLACE,
+                fd,
+                offset as i64,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let m = Self { ptr: p.cast(), len };
+        // Kernels before 4.17 take the flag as a hint.
+        if p != want {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        Ok(m)
+    }
+
     /// Anonymous private memory (`MAP_PRIVATE | MAP_ANONYMOUS`), the native
     /// counterpart of a space in fork-COW mode.
     pub fn anonymous(len: usize) -> io::Result<Self> {

@@ -78,6 +78,10 @@ pub const TESTS: &[Test] = &[
         run: fault_around_off,
     },
     Test {
+        name: "fault-around (16 and 64 pages) makes every PTE of its window, clipped to the VMA, even at the lowest user address",
+        run: fault_around_window,
+    },
+    Test {
         name: "membarrier, rseq, seccomp and kcmp are there; faults under seccomp strict mode work",
         run: other_syscalls,
     },
@@ -822,6 +826,100 @@ fn fault_around_off(ctx: &Ctx) -> Outcome {
                     after.zero_page_fault - before.zero_page_fault
                 )
             })?;
+        }
+        Ok(())
+    })();
+    let _ = ctx.unload();
+    ctx.restore()?;
+    r
+}
+
+/// Reads page `p` of `m` (which starts at page `first` of its space) and
+/// checks that exactly the pages `mapped` of the space then read with no
+/// further fault, and that the page after them faults.
+fn read_maps_window(
+    s: &Space,
+    m: &Mapping,
+    first: usize,
+    p: usize,
+    mapped: std::ops::Range<usize>,
+) -> Outcome {
+    let ps = page_size();
+    let before = stats(s)?;
+    ensure(m.read((p - first) * ps) == 0, || {
+        format!("page {p} not zero")
+    })?;
+    let mid = stats(s)?;
+    let (faults, around) = (
+        mid.zero_page_fault - before.zero_page_fault,
+        mid.fault_around - before.fault_around,
+    );
+    ensure(faults == 1 && around == mapped.len() as u64 - 1, || {
+        format!(
+            "read of page {p}: {faults} faults, {around} pages mapped around, want 1 and {}",
+            mapped.len() - 1
+        )
+    })?;
+    for q in mapped.clone() {
+        ensure(m.read((q - first) * ps) == 0, || {
+            format!("page {q} not zero")
+        })?;
+    }
+    let after = stats(s)?;
+    ensure(after.pgfault == mid.pgfault, || {
+        format!(
+            "pages {mapped:?} after reading page {p}: {} more faults (their PTEs were not made)",
+            after.pgfault - mid.pgfault
+        )
+    })?;
+    if (mapped.end - first) * ps < m.len() {
+        ensure(m.read((mapped.end - first) * ps) == 0, || {
+            "past the window".into()
+        })?;
+        ensure(stats(s)?.pgfault == after.pgfault + 1, || {
+            format!("page {} after the window took no fault", mapped.end)
+        })?;
+    }
+    Ok(())
+}
+
+fn fault_around_window(ctx: &Ctx) -> Outcome {
+    let ps = page_size();
+    let r = (|| -> Outcome {
+        for around in [16, 64] {
+            ctx.unload().map_err(err("rmmod"))?;
+            ctx.load(&format!(
+                "arena_mb={} fault_around_pages={around}",
+                ctx.arena_mb
+            ))
+            .map_err(err("insmod"))?;
+            // A VMA from page 5 of the space: the window of page 6 (and, at
+            // 64, of page 40: its own batch first, then the one before) is
+            // clipped at the VMA's start.
+            for p in [6, 40] {
+                let s = open()?;
+                let m = s.map(5 * ps as u64, 90 * ps).map_err(err("mmap"))?;
+                let w = p / around * around;
+                read_maps_window(&s, &m, 5, p, w.max(5)..w + around)?;
+            }
+            // The end of the VMA clips it too: pages 0..=4 of a VMA of 5.
+            let s = open()?;
+            let m = s.map(0, 5 * ps).map_err(err("mmap"))?;
+            read_maps_window(&s, &m, 0, 2, 0..5)?;
+            // At the lowest address a user may map (64 KiB), page 40 of the
+            // space: the window's first pages would lie below address 0.
+            let s = open()?;
+            let low = Mapping::new_at(
+                0x10000,
+                s.fd(),
+                40 * ps as u64,
+                40 * ps,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+            )
+            .map_err(err("mmap at 64 KiB"))?;
+            let w = 40 / around * around;
+            read_maps_window(&s, &low, 40, 41, 40..w + around)?;
         }
         Ok(())
     })();
