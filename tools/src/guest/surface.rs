@@ -798,16 +798,21 @@ fn mremap_move(_: &Ctx) -> Outcome {
     })
 }
 
+/// Reloads the module with the standard arena and `fault_around_pages`.
+fn reload_fault_around(ctx: &Ctx, around: usize) -> Outcome {
+    ctx.unload().map_err(err("rmmod"))?;
+    ctx.load(&format!(
+        "arena_mb={} fault_around_pages={around}",
+        ctx.arena_mb
+    ))
+    .map_err(err("insmod"))
+}
+
 fn fault_around_off(ctx: &Ctx) -> Outcome {
     let ps = page_size();
     let r = (|| -> Outcome {
         for around in [0, 1] {
-            ctx.unload().map_err(err("rmmod"))?;
-            ctx.load(&format!(
-                "arena_mb={} fault_around_pages={around}",
-                ctx.arena_mb
-            ))
-            .map_err(err("insmod"))?;
+            reload_fault_around(ctx, around)?;
             let s = open()?;
             let m = map(&s, 32)?;
             m.write(5 * ps, 7);
@@ -887,12 +892,7 @@ fn fault_around_window(ctx: &Ctx) -> Outcome {
     let ps = page_size();
     let r = (|| -> Outcome {
         for around in [16, 64] {
-            ctx.unload().map_err(err("rmmod"))?;
-            ctx.load(&format!(
-                "arena_mb={} fault_around_pages={around}",
-                ctx.arena_mb
-            ))
-            .map_err(err("insmod"))?;
+            reload_fault_around(ctx, around)?;
             // A VMA from page 5 of the space: the window of page 6 (and, at
             // 64, of page 40: its own batch first, then the one before) is
             // clipped at the VMA's start.
