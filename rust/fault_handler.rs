@@ -199,10 +199,8 @@ fn write_fault(
                     // only `pte_same`: a snapshot and a read fault in between
                     // could rebuild the same read-only PTE to a now shared
                     // frame), but here, under the mutex: this PTE goes, and
-                    // a writable one takes its place. (A zap: inserts in
-                    // flight first, as `Window::zap` does.)
-                    space.window.wait_inserts();
-                    vmf.vma().zap_vma_range(vmf.address(), PAGE_SIZE);
+                    // a writable one takes its place.
+                    zap_faulting_pte(space, vmf);
                 }
                 // The PTE is made with the mutex dropped, under an insert
                 // registered while it is held (`rmap`): a zap of this page
@@ -236,11 +234,17 @@ fn write_fault(
 /// fork family's VMAs share their window).
 fn zap_page(space: &Space, vmf: &VmFault, idx: u64) {
     if space.get(SpaceWord::Vmas) == 1 {
-        space.window.wait_inserts();
-        vmf.vma().zap_vma_range(vmf.address(), PAGE_SIZE);
+        zap_faulting_pte(space, vmf);
     } else {
         space.window.zap(idx, 1);
     }
+}
+
+/// Zaps the faulting VMA's PTE of the faulting page, under the space's
+/// mutex: inserts in flight first, as [`crate::rmap::Window::zap`] does.
+fn zap_faulting_pte(space: &Space, vmf: &VmFault) {
+    space.window.wait_inserts();
+    vmf.vma().zap_vma_range(vmf.address(), PAGE_SIZE);
 }
 
 fn event(kind: FaultKind) -> Event {
@@ -343,20 +347,21 @@ fn failed(e: MmError) -> Result<VmFaultReason, OutOfFrames> {
 /// ([`crate::rmap::Window::begin_insert`]); when it held the mutex, the
 /// page's entry referenced the frame (or it is the zero frame).
 fn map(a: &Arena, vmf: &VmFault, addr: usize, pfn: Option<Pfn>, writable: bool) -> VmFaultReason {
-    let Some(k) = kernel_pfn(a, pfn) else {
-        return VmFaultReason::SIGBUS;
+    let k = match pfn {
+        None => a.zero_kpfn,
+        Some(p) => match a.kernel_pfn(p) {
+            Some(k) => k,
+            None => return VmFaultReason::SIGBUS,
+        },
     };
+    insert_one(vmf, addr, k, writable)
+}
+
+/// Makes one PTE, of kernel pfn `k` at `addr`, as [`insert`] does.
+fn insert_one(vmf: &VmFault, addr: usize, k: usize, writable: bool) -> VmFaultReason {
     let mut batch = PteBatch::new(addr);
     batch.add(addr, k, writable);
     insert(vmf, &batch)
-}
-
-/// The kernel's pfn of frame `pfn` (`None`: the zero frame).
-fn kernel_pfn(a: &Arena, pfn: Option<Pfn>) -> Option<usize> {
-    match pfn {
-        None => Some(a.zero_kpfn),
-        Some(p) => a.kernel_pfn(p),
-    }
 }
 
 /// Makes the PTEs of `batch`, frames of the arena (by [`map`] or
@@ -483,18 +488,20 @@ fn read_fault(
         core::iter::once(mine),
         (first..last).step_by(span as usize).filter(|&p| p != mine),
     );
-    let (mut r, mut around) = (VmFaultReason::NOPAGE, 0);
-    'parts: for part in parts {
+    // `mapped`: the faulting page's PTE is made.
+    let (mut mapped, mut around) = (false, 0);
+    for part in parts {
         // Begun at the part's first page inside the VMA, so that every
         // later one falls in its span.
         let mut batch: Option<PteBatch> = None;
-        let mut stop = false;
+        let (mut stop, mut mine_in) = (false, false);
         for j in part..(part + span).min(last) {
             let at = at(j);
             if at < start || at >= end {
                 continue;
             }
             let (k, w) = if j == idx {
+                mine_in = true;
                 (k, w)
             } else {
                 match read_pte(a, &mut inner, j, true) {
@@ -504,13 +511,8 @@ fn read_fault(
                     }
                     Ok((ReadPte::Skip, _)) => continue,
                     // No page-table node, or nothing to map: the rest is
-                    // left, but for the faulting page.
+                    // left (the faulting page is mapped below if it was).
                     _ => {
-                        if j < idx && part == mine {
-                            batch
-                                .get_or_insert_with(|| PteBatch::new(addr))
-                                .add(addr, k, w);
-                        }
                         stop = true;
                         break;
                     }
@@ -519,21 +521,20 @@ fn read_fault(
             batch.get_or_insert_with(|| PteBatch::new(at)).add(at, k, w);
         }
         let v = batch.map_or(VmFaultReason::NOPAGE, |b| insert(vmf, &b));
-        if part == mine {
-            r = v;
-        }
+        mapped |= mine_in && v == VmFaultReason::NOPAGE;
         if stop || v != VmFaultReason::NOPAGE {
-            break 'parts;
+            break;
         }
     }
-    // A batch stops at the first page table it cannot allocate, which may
-    // be a neighbour's: the faulting page alone, then, decides the result
-    // (a PTE already made stays).
-    if r != VmFaultReason::NOPAGE {
-        let mut batch = PteBatch::new(addr);
-        batch.add(addr, k, w);
-        r = insert(vmf, &batch);
-    }
+    // Not in a batch that went through (a batch stops at the first page
+    // table it cannot allocate, which may be a neighbour's; a neighbour's
+    // failure before it stops its part): the faulting page alone decides
+    // the result (a PTE already made stays).
+    let r = if mapped {
+        VmFaultReason::NOPAGE
+    } else {
+        insert_one(vmf, addr, k, w)
+    };
     // Once per fault, not per page: a CPU's counter is a few loads away.
     a.count_n(Event::FaultAround, around);
     space.sync_counters(&inner.mm);

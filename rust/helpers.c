@@ -157,8 +157,8 @@ static int pagearena_set_pte(pte_t *pte, unsigned long addr, void *data)
  * resource_lock and walks the iomem tree for each page). Every pfn is
  * ordinary RAM the module allocated and never gave a memtype, so that
  * lookup would return WB, the cache mode the protections already hold.
- * 0, or -ENOMEM if a page table could not be allocated (some PTEs may be
- * made).
+ * 0, -ENOMEM if a page table could not be allocated (some PTEs may be
+ * made), or -EINVAL if the walk met a huge or bad entry.
  */
 int pagearena_insert_pfns(struct vm_area_struct *vma, unsigned long start,
 			  unsigned long nr, const unsigned long *pfns)

@@ -42,8 +42,8 @@ extern "C" {
     fn pagearena_vm_flags_set(vma: *mut c_void, flags: bindings::vm_flags_t);
     /// Makes the PTEs of a [`PteBatch`] (`apply_to_page_range` with a
     /// callback), from `rust/helpers.c`: `nr` pages from `start`, page `i`
-    /// mapping `pfns[i] >> 1`, writable if bit 0 is set, none if 0. 0 or
-    /// `-ENOMEM`.
+    /// mapping `pfns[i] >> 1`, writable if bit 0 is set, none if 0. 0,
+    /// `-ENOMEM` (no page table) or `-EINVAL` (a huge or bad entry).
     fn pagearena_insert_pfns(
         vma: *mut c_void,
         start: core::ffi::c_ulong,
