@@ -480,6 +480,47 @@ impl Mm {
         Ok(())
     }
 
+    /// Discards pages `start..end` (a hole punched by `fallocate` or
+    /// `MADV_REMOVE`, as `shmem_undo_range` does for shmem): each entry
+    /// becomes none, so the page reads as zeroes on its next touch, and its
+    /// frame's map count and reference, or its slot's count, go. `zap` (this
+    /// space's user PTEs of the range, everywhere) is called first, always:
+    /// zap, then drop. Returns the pages that had an entry. Ranges past
+    /// [`MAX_PAGES`] are clipped.
+    pub fn discard<P: FramePool>(
+        &mut self,
+        pool: &P,
+        nodes: &mut impl NodeAllocator,
+        start: u64,
+        end: u64,
+        zap: impl FnOnce(),
+    ) -> Result<u64> {
+        zap();
+        let (mut r, mut z, mut s) = (0u64, 0u64, 0u64);
+        // Entries become none before any node goes, and a node is freed only
+        // when its entries are all gone: what the walk leaves on an error (a
+        // corrupt node) is still a consistent table, counted below.
+        let res = self.pt.update(pool.memory(), nodes, start, end, |_, pte| {
+            match pte.kind() {
+                PteKind::Frame(pfn) => {
+                    unmap_frame(pool, pfn);
+                    r += 1;
+                }
+                PteKind::Swap(slot) => {
+                    pool.put_slot(slot);
+                    s += 1;
+                }
+                PteKind::Zero => z += 1,
+                PteKind::None => {}
+            }
+            Pte::NONE
+        });
+        self.resident -= r;
+        self.zero -= z;
+        self.swapped -= s;
+        res.map(|()| r + z + s)
+    }
+
     /// Pages whose frame another entry (of any space) also maps.
     pub fn shared<M: FrameMemory>(&self, mem: &M, frames: &[Frame]) -> u64 {
         let mut n = 0;

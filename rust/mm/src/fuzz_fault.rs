@@ -110,6 +110,16 @@ pub enum Op {
     /// Finish pageout number `.0` (modulo those in flight); `.1`: the write
     /// to swap succeeded.
     PageoutEnd(usize, bool),
+    /// Punch a hole in space `space`: pages `PAGES[page]..PAGES[page] + len`
+    /// are discarded and read zeroes after.
+    Discard {
+        /// The space.
+        space: usize,
+        /// Index into [`PAGES`] of the first page.
+        page: usize,
+        /// Pages.
+        len: u64,
+    },
 }
 
 /// Decodes operations from bytes (what `cargo fuzz` gives).
@@ -137,6 +147,11 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
             12 => Op::Destroy(space),
             13 => Op::Pin(space, page),
             14 => Op::Unpin(usize::from(x)),
+            15 if b & 0x30 == 0x30 => Op::Discard {
+                space,
+                page,
+                len: u64::from(b >> 6) * 3 + 1,
+            },
             15 if b & 0x10 == 0 => Op::Pageout(space, page),
             _ => Op::PageoutEnd(usize::from(x), b & 0x20 == 0),
         });
@@ -658,6 +673,33 @@ impl World {
         self.finish(w.pfn, Plan::Write(w.slot), written);
     }
 
+    fn discard(&mut self, s: usize, start: u64, len: u64) {
+        let pool = &self.pool;
+        let Some((mm, model)) = self.spaces[s].as_mut() else {
+            return;
+        };
+        let id = mm.id;
+        let end = start.saturating_add(len);
+        pool.actor.set(Some((id, None)));
+        let before = mm.resident() + mm.zero() + mm.swapped();
+        let n = mm
+            .discard(pool, &mut pool.pool.node_allocator(), start, end, || {
+                pool.zap(id, start, end)
+            })
+            .unwrap();
+        pool.actor.set(None);
+        assert_eq!(
+            before - n,
+            mm.resident() + mm.zero() + mm.swapped(),
+            "discard returns the entries it dropped"
+        );
+        let mut gone = 0;
+        mm.pt.for_each(&pool.pool.mem, start, end, |_, _| gone += 1);
+        assert_eq!(gone, 0, "an entry survived the hole punched over it");
+        // The model: those pages read zeroes again.
+        model.retain(|&i, _| i < start || i >= end);
+    }
+
     fn destroy(&mut self, s: usize) {
         match self.spaces[s].take() {
             Some((mut mm, _)) => {
@@ -809,6 +851,7 @@ pub fn run(ops: &[Op], frames: usize) {
             }
             Op::Pageout(s, p) => w.pageout(s, PAGES[p]),
             Op::PageoutEnd(k, ok) => w.pageout_end(k, ok),
+            Op::Discard { space, page, len } => w.discard(space, PAGES[page], len),
         }
         w.check();
     }

@@ -32,6 +32,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Unpin),
         2 => (0..SPACES, 0..PAGES.len()).prop_map(|(s, p)| Op::Pageout(s, p)),
         2 => (any::<usize>(), prop::bool::weighted(0.85)).prop_map(|(k, ok)| Op::PageoutEnd(k, ok)),
+        1 => (0..SPACES, 0..PAGES.len(), 1..40u64).prop_map(|(space, page, len)| Op::Discard { space, page, len }),
     ]
 }
 
