@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The device: `/dev/pagearena`'s file operations (open, mmap, ioctl) and
-//! the VMA callbacks of its mappings (open, close, fault, pfn_mkwrite,
-//! access). The top layer of the module: it creates spaces
+//! The device: `/dev/pagearena`'s file operations (open, mmap, ioctl), those
+//! of the space files the clone and new-space ioctls make (the same, and
+//! fallocate), and the VMA callbacks of their mappings (open, close, fault,
+//! pfn_mkwrite, access). The top layer of the module: it creates spaces
 //! ([`crate::space`]), hands faults to [`crate::fault_handler`] and ioctls
 //! to [`crate::ioctl`].
 
 use crate::{
     fault_handler,
+    pseudo_fs::{FileOpsTable, SpaceFileOps},
     space::{self, Space, SpaceArc, SpaceBorrow, WINDOW_PAGES},
     vm_ops::{self, AccessBuf, VmFault, VmFaultReason, VmOperations, VmOpsTable, VmaOpen},
 };
@@ -31,36 +33,100 @@ impl MiscDevice for Device {
     }
 
     fn mmap(space: SpaceBorrow<'_>, _file: &File, vma: &VmaNew) -> Result {
-        // `MAP_PRIVATE` would have the kernel COW into its own anonymous
-        // pages. A `MAP_SHARED` mapping of a read-only fd has `VM_MAYSHARE`
-        // without `VM_SHARED`: fine, it can never be written.
-        if !vm_ops::is_shared_mapping(vma.flags()) {
-            return Err(EINVAL);
-        }
-        let pgoff = vm_ops::pgoff(vma);
-        let pages = (vma.end() - vma.start()) >> kernel::page::PAGE_SHIFT;
-        match pgoff.checked_add(pages) {
-            Some(end) if end <= WINDOW_PAGES => {}
-            _ => return Err(EINVAL),
-        }
-        vm_ops::set_pgoff(vma, space.window.base + pgoff);
-        let data: SpaceArc = space.into();
-        data.add_vma(1);
-        let extra = flags::DONTEXPAND | flags::DONTDUMP | flags::WIPEONFORK;
-        vm_ops::install(vma, &SPACE_VM_OPS, data, extra).map_err(|d| {
-            d.add_vma(-1);
-            EINVAL
-        })
+        map_space(space, vma)
     }
 
     fn ioctl(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        crate::ioctl::dispatch(space, file, cmd, arg, &SPACE_VM_OPS)
+        crate::ioctl::dispatch(space, file, cmd, arg, &SPACE_VM_OPS, &SPACE_FILE_OPS)
     }
 
     fn release(space: SpaceArc, _file: &File) {
-        // A fault trace this file started stops, and its ring goes.
-        crate::arena::arena().trace.release(space.id);
+        release_space(&space);
     }
+}
+
+/// The space files of the clone and new-space ioctls: `/dev/pagearena`'s
+/// operations, and `fallocate`.
+pub static SPACE_FILE_OPS: FileOpsTable<Device> = FileOpsTable::build();
+
+impl SpaceFileOps for Device {
+    type Ptr = SpaceArc;
+
+    fn mmap(space: SpaceBorrow<'_>, _file: &File, vma: &VmaNew) -> Result {
+        map_space(space, vma)
+    }
+
+    fn ioctl(space: SpaceBorrow<'_>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        crate::ioctl::dispatch(space, file, cmd, arg, &SPACE_VM_OPS, &SPACE_FILE_OPS)
+    }
+
+    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE` discards whole pages of
+    /// the space (as for a memfd, the range reads zeroes after); any other
+    /// mode is `EOPNOTSUPP` (the file has no size to change, nothing to
+    /// preallocate), a range not in whole pages `EINVAL` (as guest_memfd).
+    /// The offsets are the space's page offsets, which are also the file
+    /// offsets `MADV_REMOVE` computes from a mapping (the window of a space
+    /// file starts at 0). A process that a fork-COW `fork()` gave a
+    /// snapshot of this space punches its snapshot, not the parent's space.
+    fn fallocate(space: SpaceBorrow<'_>, _file: &File, mode: i32, offset: i64, len: i64) -> Result {
+        let punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+        if mode != punch {
+            return Err(EOPNOTSUPP);
+        }
+        let page = kernel::page::PAGE_SIZE as i64;
+        if offset < 0 || len <= 0 || offset % page != 0 || len % page != 0 {
+            return Err(EINVAL);
+        }
+        let shift = kernel::page::PAGE_SHIFT;
+        let start = (offset as u64) >> shift;
+        let end = start.saturating_add((len as u64) >> shift);
+        let target = match kernel::current!().mm() {
+            Some(mm) => Space::for_mm(space, mm.as_raw() as usize)?,
+            None => space.into(),
+        };
+        target.punch_hole(start, end)?;
+        Ok(())
+    }
+
+    fn release(space: SpaceArc, _file: &File) {
+        release_space(&space);
+    }
+}
+
+/// `fallocate` modes (`include/uapi/linux/falloc.h`, macros bindgen leaves
+/// out).
+const FALLOC_FL_KEEP_SIZE: i32 = 0x01;
+/// See [`FALLOC_FL_KEEP_SIZE`].
+const FALLOC_FL_PUNCH_HOLE: i32 = 0x02;
+
+/// `mmap` of a file of `space` (the device's or a space file).
+fn map_space(space: SpaceBorrow<'_>, vma: &VmaNew) -> Result {
+    // `MAP_PRIVATE` would have the kernel COW into its own anonymous
+    // pages. A `MAP_SHARED` mapping of a read-only fd has `VM_MAYSHARE`
+    // without `VM_SHARED`: fine, it can never be written.
+    if !vm_ops::is_shared_mapping(vma.flags()) {
+        return Err(EINVAL);
+    }
+    let pgoff = vm_ops::pgoff(vma);
+    let pages = (vma.end() - vma.start()) >> kernel::page::PAGE_SHIFT;
+    match pgoff.checked_add(pages) {
+        Some(end) if end <= WINDOW_PAGES => {}
+        _ => return Err(EINVAL),
+    }
+    vm_ops::set_pgoff(vma, space.window.base + pgoff);
+    let data: SpaceArc = space.into();
+    data.add_vma(1);
+    let extra = flags::DONTEXPAND | flags::DONTDUMP | flags::WIPEONFORK;
+    vm_ops::install(vma, &SPACE_VM_OPS, data, extra).map_err(|d| {
+        d.add_vma(-1);
+        EINVAL
+    })
+}
+
+/// The last reference to a file of `space` went.
+fn release_space(space: &Space) {
+    // A fault trace this file started stops, and its ring goes.
+    crate::arena::arena().trace.release(space.id);
 }
 
 /// The VMA callbacks of every mapping of a space.

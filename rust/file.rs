@@ -1,61 +1,66 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Files of `/dev/pagearena` opened by the module itself (the clone ioctl's
-//! new fd), the space behind a file, and the clone ioctl itself.
+//! Space files the module makes (the fds of the clone and new-space
+//! ioctls: `crate::pseudo_fs`) and those two ioctls.
 
 use crate::{
     arena::{arena, Event},
-    space::{Space, SpaceArc, SpaceBorrow},
+    pseudo_fs::{FileOpsTable, SpaceFileOps},
+    rmap::Window,
+    space::{Space, SpaceArc, WINDOW_PAGES},
 };
-use core::ptr::NonNull;
 use kernel::{
-    bindings, error::from_err_ptr, fs::File, prelude::*, sync::aref::ARef, types::ForeignOwnable,
+    fs::{file::FileDescriptorReservation, File},
+    prelude::*,
+    sync::aref::ARef,
 };
 
-/// Opens the device again, as `open(2)` of the same path would, with `file`'s
-/// access mode: a new file with a new, empty space.
-pub fn reopen(file: &File) -> Result<ARef<File>> {
-    let raw = file.as_ptr();
-    // SAFETY: `raw` is a valid file; its `f_path` and `f_cred` are fixed for
-    // its lifetime. `dentry_open` returns a new file with one reference, or
-    // an error pointer.
-    let new = from_err_ptr(unsafe {
-        bindings::dentry_open(
-            &raw const (*raw).__bindgen_anon_1.f_path,
-            (file.flags() & bindings::O_ACCMODE) as i32,
-            (*raw).f_cred,
-        )
+/// A new space file (`crate::pseudo_fs`, with the operations `files`)
+/// next to `like`, with its access mode, and its space: a new, empty space
+/// in a window of its own (page offset 0 up: the file's inode is its own,
+/// so is its mapping), in fork-COW mode if `fork_cow`.
+pub fn new_space_file<T: SpaceFileOps<Ptr = SpaceArc>>(
+    files: &'static FileOpsTable<T>,
+    like: &File,
+    fork_cow: bool,
+) -> Result<(ARef<File>, SpaceArc)> {
+    let mut space = None;
+    let file = files.create_file(like, |file| {
+        let s = Space::create(Some(Window::new(file, 0, WINDOW_PAGES)), fork_cow, None)?;
+        space = Some(s.clone());
+        Ok(s)
     })?;
-    let new = NonNull::new(new.cast::<File>()).ok_or(ENOMEM)?;
-    // SAFETY: We own the one reference `dentry_open` returned; `File` is a
-    // transparent wrapper of `struct file`, and no `fdget_pos` region exists
-    // on a file no fd refers to yet.
-    Ok(unsafe { ARef::from_raw(new) })
+    Ok((file, space.ok_or(EINVAL)?))
 }
 
-/// The space of `file`, a file of `/dev/pagearena`.
-pub fn space_of(file: &File) -> SpaceArc {
-    // `file` is a file of our misc device (opened by `reopen` on the device's
-    // own path), so `private_data` is what `crate::device`'s
-    // `MiscDevice::open` returned: a `SpaceArc` (its `type Ptr`).
-    // SAFETY: That `SpaceArc` lives until `release`, which cannot run while
-    // we hold a reference to the file.
-    let borrowed: SpaceBorrow<'_> =
-        unsafe { <SpaceArc as ForeignOwnable>::borrow((*file.as_ptr()).private_data) };
-    borrowed.into()
-}
-
-/// Opens a new file of the device (a new, empty space) next to `file`, with
-/// its access mode, and makes its space a snapshot of `space`; returns the
-/// new fd.
-pub fn clone_space(space: &Space, file: &File) -> Result<isize> {
-    use kernel::fs::file::FileDescriptorReservation;
+/// Makes a new space file (a new, empty space) next to `file`, with its
+/// access mode, and makes its space a snapshot of `space`; returns the new
+/// fd (close-on-exec).
+pub fn clone_space<T: SpaceFileOps<Ptr = SpaceArc>>(
+    files: &'static FileOpsTable<T>,
+    space: &Space,
+    file: &File,
+) -> Result<isize> {
     let fd = FileDescriptorReservation::get_unused_fd_flags(kernel::bindings::O_CLOEXEC)?;
-    let new = reopen(file)?;
-    let child = space_of(&new);
+    let (new, child) = new_space_file(files, file, false)?;
     let mut mm = space.snapshot_mm()?;
     child.install_mm(&mut mm);
     arena().count(Event::Clone);
+    let nr = fd.reserved_fd();
+    fd.fd_install(new);
+    Ok(nr as isize)
+}
+
+/// `PAGEARENA_IOC_NEW_SPACE`: a new space file (a new, empty space, in
+/// fork-COW mode if `fork_cow`) next to `file`, with its access mode;
+/// returns its fd (close-on-exec).
+pub fn new_space<T: SpaceFileOps<Ptr = SpaceArc>>(
+    files: &'static FileOpsTable<T>,
+    file: &File,
+    fork_cow: bool,
+) -> Result<isize> {
+    let fd = FileDescriptorReservation::get_unused_fd_flags(kernel::bindings::O_CLOEXEC)?;
+    let (new, _) = new_space_file(files, file, fork_cow)?;
     let nr = fd.reserved_fd();
     fd.fd_install(new);
     Ok(nr as isize)

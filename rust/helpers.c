@@ -168,3 +168,102 @@ int pagearena_insert_pfns(struct vm_area_struct *vma, unsigned long start,
 	return apply_to_page_range(vma->vm_mm, start, nr << PAGE_SHIFT,
 				   pagearena_set_pte, &b);
 }
+
+/*
+ * Space files (rust/pseudo_fs.rs): files of the module's own pseudo file
+ * system, one inode each, typed as regular files as memfd, secretmem and
+ * guest_memfd files are, so that fallocate(2) and madvise(MADV_REMOVE)
+ * reach the module (vfs_fallocate() refuses a character device with
+ * ENODEV). Each inode's address_space holds the VMAs of its file alone:
+ * the reverse map of the file's spaces.
+ */
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/file.h>
+#include <linux/mount.h>
+#include <linux/pseudo_fs.h>
+
+#define PAGEARENA_FS_MAGIC 0x70617265 /* "pare" */
+
+static struct vfsmount *pagearena_mnt;
+
+/* No truncate, no chmod: a space file has no size to change (as guest_memfd). */
+static int pagearena_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
+			     struct iattr *attr)
+{
+	return -EINVAL;
+}
+
+static const struct inode_operations pagearena_iops = {
+	.setattr = pagearena_setattr,
+};
+
+static int pagearena_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, PAGEARENA_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+static struct file_system_type pagearena_fs_type = {
+	.name = "pagearena",
+	.init_fs_context = pagearena_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+int pagearena_fs_mount(void);
+void pagearena_fs_unmount(void);
+struct file *pagearena_file_create(const struct file_operations *fops,
+				   unsigned int flags);
+
+/* Mounts the pseudo file system (internally, as secretmem does): at load. */
+int pagearena_fs_mount(void)
+{
+	struct vfsmount *mnt = kern_mount(&pagearena_fs_type);
+
+	if (IS_ERR(mnt))
+		return PTR_ERR(mnt);
+	pagearena_mnt = mnt;
+	return 0;
+}
+
+/*
+ * At unload: every space file is gone by then, since each holds a
+ * reference on the module (fops_get() below, fops_put() in __fput()).
+ */
+void pagearena_fs_unmount(void)
+{
+	if (pagearena_mnt)
+		kern_unmount(pagearena_mnt);
+	pagearena_mnt = NULL;
+}
+
+/*
+ * A new file with @fops on a new inode, open for @flags' access mode, its
+ * private_data NULL; an error pointer on failure. The file holds a
+ * reference on @fops' owner.
+ */
+struct file *pagearena_file_create(const struct file_operations *fops,
+				   unsigned int flags)
+{
+	struct inode *inode;
+	struct file *file;
+
+	if (!fops_get(fops))
+		return ERR_PTR(-ENOENT);
+	inode = alloc_anon_inode(pagearena_mnt->mnt_sb);
+	if (IS_ERR(inode)) {
+		fops_put(fops);
+		return ERR_CAST(inode);
+	}
+	inode->i_op = &pagearena_iops;
+	inode->i_mode |= S_IFREG;
+	inode->i_size = 0;
+	file = alloc_file_pseudo(inode, pagearena_mnt, "[pagearena]",
+				 flags & O_ACCMODE, fops);
+	if (IS_ERR(file)) {
+		iput(inode);
+		fops_put(fops);
+		return file;
+	}
+	file->f_flags |= O_LARGEFILE;
+	return file;
+}

@@ -6,6 +6,7 @@ use crate::{
     arena::arena,
     file,
     mm::pagetable::{Pte, PteKind},
+    pseudo_fs::{FileOpsTable, SpaceFileOps},
     space::{Space, SpaceArc, SpaceBorrow},
     uapi::{self, page_state},
     vm_ops::{self, VmOperations, VmOpsTable},
@@ -50,13 +51,15 @@ const PAGE_STATE_CHUNK: u64 = 4096;
 /// Unknown commands are `ENOTTY`; a known command with the wrong size or
 /// direction is `EINVAL`; a bad user pointer is `EFAULT`.
 ///
-/// `vmas` is the table of the device's VMAs (how `PAGE_STATE_AT` knows one).
-pub fn dispatch<T: VmOperations<Data = SpaceArc>>(
+/// `vmas` is the table of the device's VMAs (how `PAGE_STATE_AT` knows one),
+/// `files` that of the space files the clone and new-space ioctls make.
+pub fn dispatch<T: VmOperations<Data = SpaceArc>, F: SpaceFileOps<Ptr = SpaceArc>>(
     space: SpaceBorrow<'_>,
     file: &File,
     cmd: u32,
     arg: usize,
     vmas: &'static VmOpsTable<T>,
+    files: &'static FileOpsTable<F>,
 ) -> Result<isize> {
     if uapi::ioc_type(cmd) != uapi::PAGEARENA_IOC_MAGIC {
         return Err(ENOTTY);
@@ -88,7 +91,15 @@ pub fn dispatch<T: VmOperations<Data = SpaceArc>>(
         }
         uapi::PAGEARENA_NR_CLONE => {
             check_cmd(cmd, uapi::PAGEARENA_IOC_CLONE)?;
-            file::clone_space(&space, file)
+            file::clone_space(files, &space, file)
+        }
+        uapi::PAGEARENA_NR_NEW_SPACE => {
+            check_cmd(cmd, uapi::PAGEARENA_IOC_NEW_SPACE)?;
+            match arg {
+                uapi::PAGEARENA_FORK_SHARED => file::new_space(files, file, false),
+                uapi::PAGEARENA_FORK_COW => file::new_space(files, file, true),
+                _ => Err(EINVAL),
+            }
         }
         uapi::PAGEARENA_NR_SET_FORK_MODE => {
             check_cmd(cmd, uapi::PAGEARENA_IOC_SET_FORK_MODE)?;

@@ -17,7 +17,9 @@
 //!    `alloc_pages`), [`rmap`] (a space's window of page offsets and its
 //!    zaps), [`vm_ops`] (a safe abstraction of `vm_operations_struct`),
 //!    [`swapfile`] (the backing store of swap), [`kthread`] (a kernel
-//!    thread), [`fault_trace`] (the ring of fault events), [`task_mm`]
+//!    thread), [`pseudo_fs`] (space files: regular files of the module's
+//!    own pseudo file system, and their operations), [`fault_trace`]
+//!    (the ring of fault events), [`task_mm`]
 //!    (another process's mm by pid), [`percpu`] (each CPU's free-frame
 //!    list, LRU-add batch and event counters), [`selftest`];
 //! 2. the arena: [`arena`] (frames, buddy, slab caches, page-table nodes,
@@ -30,7 +32,8 @@
 //!    reclaim, forced pageout, the reverse-map walk);
 //! 5. fault handling: [`fault_handler`] (faults, swap-in, soft faults and
 //!    `vm_ops->access`; it reclaims directly when frames run short);
-//! 6. the device: [`file`] (files the module opens; the clone ioctl),
+//! 6. the device: [`file`] (space files the module makes; the clone and
+//!    new-space ioctls),
 //!    [`ioctl`], [`device`] (the misc device, mmap, the VMA callbacks),
 //!    [`debugfs`].
 //!
@@ -149,6 +152,7 @@ pub mod ioctl;
 pub mod kthread;
 pub mod mm;
 pub mod percpu;
+pub mod pseudo_fs;
 pub mod rmap;
 pub mod selftest;
 pub mod slab_arc;
@@ -298,13 +302,16 @@ impl Drop for Kswapd {
 /// use.
 ///
 /// Fields drop in order: the device goes first (no new opens; none are open,
-/// or the module could not be unloading), then the reclaim thread (stopped
+/// or the module could not be unloading), then the space files' pseudo
+/// file system (no space file is left either: each holds a reference on
+/// the module), then the reclaim thread (stopped
 /// and waited for: it holds no space past its round), then debugfs (waiting
 /// out readers), then the arena, which checks that every frame came back.
 #[pin_data(PinnedDrop)]
 pub struct Pagearena {
     #[pin]
     _miscdev: MiscDeviceRegistration<device::Device>,
+    _fs: pseudo_fs::Mount,
     _kswapd: Kswapd,
     _debugfs: debugfs::Debugfs,
     _arena: Pin<KBox<arena::Arena>>,
@@ -405,6 +412,7 @@ impl kernel::InPlaceModule for Pagearena {
             _arena: arena?,
             _debugfs: debugfs?,
             _kswapd: kswapd?,
+            _fs: pseudo_fs::Mount::new()?,
             _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"pagearena" }),
         })
     }

@@ -3,11 +3,13 @@
 //! The reverse map: from a space's page to every user PTE that maps it, in
 //! every process (`mm/rmap.c`, for file pages).
 //!
-//! Every VMA of `/dev/pagearena` is in the device file's `address_space`
-//! (`i_mmap`, an interval tree by page offset), which the kernel keeps up to
-//! date through `mmap`, `fork`, `munmap` and `exit`. Each space owns a
-//! disjoint window of page offsets: `mmap` moves a mapping of page `i` to
-//! `pgoff_base + i`. So "zap page `i` of this space everywhere" is
+//! Every VMA of a space is in its file's `address_space` (`i_mmap`, an
+//! interval tree by page offset), which the kernel keeps up to date through
+//! `mmap`, `fork`, `munmap` and `exit`: the `/dev/pagearena` inode's, shared
+//! by every space opened there, or a space file's own (`crate::pseudo_fs`).
+//! Each space of the device inode owns a disjoint window of page offsets:
+//! `mmap` moves a mapping of page `i` to `pgoff_base + i`; a space file's
+//! window starts at 0. So "zap page `i` of this space everywhere" is
 //! `unmap_mapping_range` over one page of the window: the kernel walks the
 //! interval tree and clears the PTE in each VMA found, in whatever process it
 //! is, without taking those processes' mmap locks (as truncate does).
@@ -40,8 +42,8 @@ use kernel::bindings;
 ///
 /// # Invariants
 ///
-/// `mapping` is the `address_space` of a file of `/dev/pagearena` (the
-/// device inode's). It is valid while the space has a file or a VMA (which
+/// `mapping` is the `address_space` of a file of the space (the
+/// `/dev/pagearena` inode's, or a space file's own). It is valid while the space has a file or a VMA (which
 /// holds a file of the device); a fork child's and parent's references to
 /// each other end at those too. Reclaim may hold a space past its last file
 /// and VMA (a reference from the registry): it zaps only while a VMA is

@@ -281,6 +281,58 @@ impl Space {
         Ok(copy)
     }
 
+    /// Punches a hole: pages `start..end` of the space are discarded (their
+    /// frames and swap slots go back once no other space shares them) and
+    /// read as zeroes on their next touch, in every process that maps them
+    /// (`fallocate(FALLOC_FL_PUNCH_HOLE)`, `MADV_REMOVE`). Returns the pages
+    /// that held something. Their PTEs are zapped first, under the mutex
+    /// (frame-lifetime protocol, rule 4): a fault racing with the punch
+    /// either made its PTE before the zap, which removes it, or decides
+    /// after, and finds the page untouched.
+    pub fn punch_hole(&self, start: u64, end: u64) -> Result<u64> {
+        let a = arena();
+        let mut inner = self.inner.lock();
+        // A space no VMA maps has no PTE (rule 3).
+        let mapped = self.get(SpaceWord::Vmas) > 0;
+        let end = end.min(self.window.pages as u64);
+        if start >= end {
+            return Ok(0);
+        }
+        let r = inner
+            .mm
+            .discard(a, &mut PtNodes { arena: a }, start, end, || {
+                if mapped {
+                    self.window.zap(start, end - start)
+                }
+            });
+        self.sync_counters(&inner.mm);
+        Ok(r?)
+    }
+
+    /// The space that the process of `mm` sees where it maps this space:
+    /// the fork-COW snapshot made for it (at any depth: a child's child's
+    /// is on the child's list), or this space itself.
+    pub fn for_mm(this: SpaceBorrow<'_>, mm: usize) -> Result<SpaceArc> {
+        let mut todo = KVec::new();
+        todo.push(SpaceArc::from(this), GFP_KERNEL)?;
+        let mut at = 0;
+        while let Some(s) = todo.get(at).cloned() {
+            at += 1;
+            // One space's mutex at a time (the lock order).
+            let inner = s.inner.lock();
+            for (m, child) in inner.forks.iter() {
+                if *m == mm && child.get(SpaceWord::Vmas) > 0 {
+                    return Ok(child.clone());
+                }
+            }
+            for (_, child) in inner.forks.iter() {
+                todo.push(child.clone(), GFP_KERNEL)?;
+            }
+            drop(inner);
+        }
+        Ok(this.into())
+    }
+
     /// Whether a snapshot ever shared this space's frames (a hint: a write
     /// on a page without a PTE may be a copy, not a first touch).
     pub fn may_share(&self) -> bool {

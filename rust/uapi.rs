@@ -12,7 +12,7 @@
 //! `ENOTTY`; an unreadable or unwritable argument pointer with `EFAULT`.
 
 /// Version of this API. Bumped on every incompatible change.
-pub const PAGEARENA_UAPI_VERSION: u32 = 5;
+pub const PAGEARENA_UAPI_VERSION: u32 = 6;
 
 /// The ioctl "type" byte of pagearena (free in
 /// `Documentation/userspace-api/ioctl/ioctl-number.rst`).
@@ -108,6 +108,8 @@ pub const PAGEARENA_NR_TRACE: u32 = 0x08;
 pub const PAGEARENA_NR_IDLE: u32 = 0x09;
 /// Command number of [`PAGEARENA_IOC_PAGE_STATE_AT`].
 pub const PAGEARENA_NR_PAGE_STATE_AT: u32 = 0x0a;
+/// Command number of [`PAGEARENA_IOC_NEW_SPACE`].
+pub const PAGEARENA_NR_NEW_SPACE: u32 = 0x0b;
 
 /// `PAGEARENA_IOC_PAGE_STATE_AT`: the state of the pages at user address
 /// `addr` of process `pid` (in the caller's pid namespace), one `u64` each
@@ -288,6 +290,16 @@ pub const PAGEARENA_PAGE_STATE_MAX: u64 = 1 << 20;
 /// `PAGEARENA_IOC_CLONE`: returns a new fd (close-on-exec) whose space is a
 /// copy-on-write snapshot of this fd's space. No argument.
 pub const PAGEARENA_IOC_CLONE: u32 = ioc(0, PAGEARENA_IOC_MAGIC, PAGEARENA_NR_CLONE, 0);
+
+/// `PAGEARENA_IOC_NEW_SPACE`: returns a new fd (close-on-exec, the access
+/// mode of this fd) with a new, empty space, whose fork mode is the
+/// argument (by value: [`PAGEARENA_FORK_SHARED`] or [`PAGEARENA_FORK_COW`];
+/// anything else is `EINVAL`). Its file is a regular file to the VFS (as a
+/// memfd's), so `fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)` on
+/// it and `madvise(MADV_REMOVE)` on its mappings discard a range of the
+/// space; so are the fds of [`PAGEARENA_IOC_CLONE`]. (`/dev/pagearena`'s
+/// own fds are character devices: `vfs_fallocate` refuses them, `ENODEV`.)
+pub const PAGEARENA_IOC_NEW_SPACE: u32 = ioc(0, PAGEARENA_IOC_MAGIC, PAGEARENA_NR_NEW_SPACE, 0);
 
 /// `PAGEARENA_IOC_SET_FORK_MODE`: the argument (by value) is
 /// [`PAGEARENA_FORK_SHARED`] or [`PAGEARENA_FORK_COW`]; anything else is

@@ -19,7 +19,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define PAGEARENA_UAPI_VERSION 5
+#define PAGEARENA_UAPI_VERSION 6
 #define PAGEARENA_IOC_MAGIC 0xA7
 #define PAGEARENA_DEVICE "/dev/pagearena"
 
@@ -168,6 +168,12 @@ struct pagearena_page_state_at_args {
 #define PAGEARENA_IOC_PAGE_STATE_AT _IOWR(PAGEARENA_IOC_MAGIC, 0x0a, struct pagearena_page_state_at_args)
 /* Zap the PTEs (frames stay): the next access to each page faults again. */
 #define PAGEARENA_IOC_IDLE	 _IO(PAGEARENA_IOC_MAGIC, 0x09)
+/*
+ * Returns a new fd (close-on-exec) with a new, empty space; argument by
+ * value: its fork mode. A regular file to the VFS, as a memfd: fallocate
+ * (PUNCH_HOLE | KEEP_SIZE) and MADV_REMOVE discard a range. CLONE's fds too.
+ */
+#define PAGEARENA_IOC_NEW_SPACE	 _IO(PAGEARENA_IOC_MAGIC, 0x0b)
 
 #define PAGEARENA_FORK_SHARED 0	/* a fork() child shares the space */
 #define PAGEARENA_FORK_COW 1	/* a fork() child gets a COW snapshot */
