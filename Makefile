@@ -54,8 +54,12 @@ endif
 # The C samples are built beside the Rust ones, against the C uapi header.
 tools:
 	@$(CARGO) build --release --quiet --workspace --bins
+	@$(CARGO) build --release --quiet -p pagearena-shim
 	@for c in samples/c/*.c; do \
 	  cc -std=c11 -Wall -Wextra -Werror -O2 -I tools/include/uapi "$$c" -o "target/release/$$(basename "$$c" .c)-c" || exit 1; \
+	done
+	@for c in tools/guest-c/*.c; do \
+	  cc -std=gnu11 -Wall -Wextra -Werror -O2 "$$c" -o "target/release/$$(basename "$$c" .c)" -lpthread || exit 1; \
 	done
 
 # rustfmt (the kernel's .rustfmt.toml settings) and clippy on everything host-side;

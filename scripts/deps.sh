@@ -7,7 +7,8 @@ set -euo pipefail
 APT_PKGS=(rustc-web rust-web-src rust-web-clippy clang-22 lld-22 llvm-22 libclang-22-dev
   flex bison bc libelf-dev libssl-dev cpio kmod xz-utils make
   qemu-system-x86 udev busybox-static python3-venv
-  gcc libc6-dev linux-libc-dev fonts-dejavu-core)
+  gcc libc6-dev linux-libc-dev fonts-dejavu-core
+  stress-ng sqlite3 python3)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

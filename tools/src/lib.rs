@@ -16,6 +16,7 @@ pub mod kmsg;
 pub mod page;
 pub mod plot;
 pub mod replay;
+pub mod run;
 pub mod stat;
 pub mod top;
 pub mod trace;

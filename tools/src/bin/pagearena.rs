@@ -127,6 +127,25 @@ enum Cmd {
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
     },
+    /// Run a program, unmodified, with its private anonymous memory and its
+    /// heap on the arena (libpagearena_shim.so preloaded: fork-COW spaces,
+    /// punched holes for munmap and MADV_DONTNEED); exits with its status.
+    /// What is served and what is not: Documentation/user-guide.rst.
+    Run {
+        /// Fail a mapping the arena cannot take (ENOMEM) instead of using
+        /// kernel memory for it.
+        #[arg(long)]
+        arena_only: bool,
+        /// Print what the program put in the arena on stderr at the end.
+        #[arg(long)]
+        stats: bool,
+        /// Write that as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// The program and its arguments.
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
     /// Replay a page-reference trace (a text file of page numbers) through
     /// the core's replacement policies, as the arena runs them, for a range
     /// of memory sizes, against Belady's optimum (opt); print (and plot)
@@ -219,6 +238,15 @@ type Res = Result<(), String>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Run {
+        arena_only,
+        stats,
+        report,
+        cmd,
+    } = &cli.cmd
+    {
+        return run_cmd(&cli.device, *arena_only, *stats, report.as_deref(), cmd);
+    }
     let r = match cli.cmd {
         // Commands that need no open space of their own.
         Cmd::BenchSwap {
@@ -311,6 +339,39 @@ fn main() -> ExitCode {
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pagearena: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cmd(
+    device: &str,
+    arena_only: bool,
+    stats: bool,
+    report: Option<&Path>,
+    cmd: &[String],
+) -> ExitCode {
+    let cfg = pagearena_tools::run::Config {
+        device,
+        arena_only,
+        cmd,
+    };
+    match pagearena_tools::run::run(&cfg) {
+        Ok(o) => {
+            if stats {
+                eprint!("{}", pagearena_tools::run::summary(&o));
+            }
+            if let Some(path) = report {
+                let text = serde_json::to_string_pretty(&o).unwrap_or_default();
+                if let Err(e) = std::fs::write(path, text + "\n") {
+                    eprintln!("pagearena: run: {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::from(o.exit_code.clamp(0, 255) as u8)
+        }
         Err(e) => {
             eprintln!("pagearena: {e}");
             ExitCode::FAILURE

@@ -6,6 +6,7 @@ pub mod device;
 pub mod mm_core;
 pub mod paging;
 pub mod reclaim;
+pub mod run;
 pub mod surface;
 pub mod swap;
 
@@ -65,6 +66,7 @@ pub fn all() -> Vec<Test> {
         swap::TESTS,
         reclaim::TESTS,
         cli::TESTS,
+        run::TESTS,
     ]
     .concat()
 }
