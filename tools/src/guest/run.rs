@@ -363,7 +363,7 @@ fn python(ctx: &Ctx) -> Outcome {
             None,
         )?;
         ensure(
-            r.shim.arena_bytes >= 32 << 20 && r.arena.demand_zero_fault >= 4096,
+            r.shim.arena_bytes >= 16 << 20 && r.arena.demand_zero_fault >= 4096,
             || {
                 format!(
                     "python's memory was not the arena's: {:?} {:?}",
