@@ -92,6 +92,10 @@ fn rust_consts() -> Vec<(&'static str, u64)> {
         ("PAGEARENA_IOC_TRACE", uapi::PAGEARENA_IOC_TRACE.into()),
         ("PAGEARENA_IOC_IDLE", uapi::PAGEARENA_IOC_IDLE.into()),
         (
+            "PAGEARENA_IOC_NEW_SPACE",
+            uapi::PAGEARENA_IOC_NEW_SPACE.into(),
+        ),
+        (
             "PAGEARENA_IOC_PAGE_STATE_AT",
             uapi::PAGEARENA_IOC_PAGE_STATE_AT.into(),
         ),
