@@ -526,17 +526,10 @@ impl State {
     /// Takes `start..start + len` out of the table, punching each arena
     /// piece first if `punch`. `Err` if the table could not split.
     fn forget(&mut self, start: usize, len: usize, punch: bool) -> Result<(), ()> {
-        let mut pieces = [Region::default(); 64];
         let mut done = false;
         while !done {
             // In rounds of 64 pieces (no heap).
-            let mut n = 0;
-            self.regions.pieces(start, len, |p| {
-                if n < pieces.len() {
-                    pieces[n] = p;
-                    n += 1;
-                }
-            });
+            let (pieces, n) = self.regions.first_pieces::<64>(start, len);
             done = n < pieces.len();
             if n == 0 {
                 break;
@@ -982,14 +975,7 @@ unsafe fn remap_arena(
 
 /// Records `prot` for the arena pieces of `start..start + len`.
 fn set_prot(st: &mut State, start: usize, len: usize, prot: c_int) {
-    let mut pieces = [Region::default(); 64];
-    let mut n = 0;
-    st.regions.pieces(start, len, |p| {
-        if n < pieces.len() {
-            pieces[n] = p;
-            n += 1;
-        }
-    });
+    let (mut pieces, n) = st.regions.first_pieces::<64>(start, len);
     if n == 0 || n == pieces.len() {
         return;
     }
@@ -1013,14 +999,7 @@ pub unsafe extern "C" fn mprotect(addr: *mut c_void, len: size_t, prot: c_int) -
     {
         // Executable memory cannot be the arena's (a noexec file system):
         // each piece moves to kernel memory, with its contents.
-        let mut pieces = [Region::default(); 64];
-        let mut n = 0;
-        st.regions.pieces(addr as usize, l, |p| {
-            if n < pieces.len() {
-                pieces[n] = p;
-                n += 1;
-            }
-        });
+        let (pieces, n) = st.regions.first_pieces::<64>(addr as usize, l);
         for p in &pieces[..n] {
             // SAFETY: Anonymous memory for the copy.
             let tmp = unsafe {
@@ -1084,14 +1063,29 @@ pub unsafe extern "C" fn madvise(addr: *mut c_void, len: size_t, advice: c_int) 
         // SAFETY: The caller's call.
         return unsafe { sys_madvise(addr, len, advice) };
     }
-    let mut pieces = [Region::default(); 64];
-    let mut n = 0;
-    st.regions.pieces(start, l, |p| {
-        if n < pieces.len() {
-            pieces[n] = p;
-            n += 1;
+    drop(st);
+    let mut rc = 0;
+    let mut at = start;
+    // In rounds of 64 pieces (no heap).
+    loop {
+        let (r, next) = madvise_round(at, start + l, advice);
+        if r != 0 && rc == 0 {
+            rc = r;
         }
-    });
+        match next {
+            Some(n) => at = n,
+            None => break,
+        }
+    }
+    rc
+}
+
+/// `madvise` of `from..end` for up to 64 arena pieces and the gaps before
+/// them: the first error (0 if none), and where the next round starts (none
+/// once the range is done).
+fn madvise_round(from: usize, end: usize, advice: c_int) -> (c_int, Option<usize>) {
+    let st = STATE.lock();
+    let (pieces, n) = st.regions.first_pieces::<64>(from, end - from);
     let pid = sys_getpid();
     let files: [c_int; 64] = core::array::from_fn(|i| {
         pieces
@@ -1102,7 +1096,7 @@ pub unsafe extern "C" fn madvise(addr: *mut c_void, len: size_t, advice: c_int) 
     });
     drop(st);
     let mut rc = 0;
-    let mut at = start;
+    let mut at = from;
     let gap = |from: usize, to: usize| {
         if to > from {
             // SAFETY: The caller's call, on memory that is not the arena's.
@@ -1165,11 +1159,15 @@ pub unsafe extern "C" fn madvise(addr: *mut c_void, len: size_t, advice: c_int) 
             rc = r;
         }
     }
-    let g = gap(at, start + l);
+    if n == pieces.len() {
+        // More pieces may follow: the next round starts after these.
+        return (rc, Some(at));
+    }
+    let g = gap(at, end);
     if g != 0 && rc == 0 {
         rc = g;
     }
-    rc
+    (rc, None)
 }
 
 // ---------------------------------------------------------------------------

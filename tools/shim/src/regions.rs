@@ -129,6 +129,20 @@ impl<const N: usize> Regions<N> {
         }
     }
 
+    /// The first `K` parts [`Regions::pieces`] gives (no heap: callers go
+    /// round by round), and how many there are of them.
+    pub fn first_pieces<const K: usize>(&self, start: usize, len: usize) -> ([Region; K], usize) {
+        let mut out = [Region::default(); K];
+        let mut n = 0;
+        self.pieces(start, len, |p| {
+            if n < K {
+                out[n] = p;
+                n += 1;
+            }
+        });
+        (out, n)
+    }
+
     /// Whether some region overlaps `start..start + len`.
     pub fn overlaps(&self, start: usize, len: usize) -> bool {
         let mut any = false;
@@ -442,6 +456,30 @@ mod tests {
             t.offsets_free(1, 103, 105, usize::MAX),
             "the hole's offsets are not"
         );
+    }
+
+    #[test]
+    fn first_pieces_stops_at_its_capacity_and_clips() {
+        let mut t: Regions<8> = Regions::new();
+        for i in 0..5 {
+            t.insert(Region {
+                start: i * 4 * PAGE,
+                len: 2 * PAGE,
+                file: 0,
+                pgoff: i as u64 * 8,
+                limit: i as u64 * 8 + 4,
+                prot: 3,
+            })
+            .unwrap();
+        }
+        let (p, n) = t.first_pieces::<3>(PAGE, 100 * PAGE);
+        assert_eq!(n, 3);
+        assert_eq!(
+            (p[0].start, p[0].len, p[0].pgoff),
+            (PAGE, PAGE, 1),
+            "clipped at the start"
+        );
+        assert_eq!(p[2].start, 8 * PAGE);
     }
 
     #[test]
