@@ -199,6 +199,17 @@ fn sys_fallocate_punch(fd: c_int, off: u64, len: u64) -> c_int {
     unsafe { libc::syscall(libc::SYS_fallocate, fd, mode, off as c_long, len as c_long) as c_int }
 }
 
+/// Whether `fd` is still a space file (the pseudo file system's magic): a
+/// program may close the shim's fd and get the number back for a file of
+/// its own.
+fn is_space_file(fd: c_int) -> bool {
+    // SAFETY: `fstatfs(2)` into a local buffer.
+    let mut st: libc::statfs = unsafe { core::mem::zeroed() };
+    // SAFETY: As above.
+    let r = unsafe { libc::syscall(libc::SYS_fstatfs, fd, &mut st as *mut libc::statfs) };
+    r == 0 && st.f_type as u64 == 0x7061_7265
+}
+
 /// Writes `msg` to stderr (no allocation, no stdio lock).
 fn say(parts: &[&[u8]]) {
     let mut buf = [0u8; 512];
@@ -466,6 +477,13 @@ impl State {
                 self.close_if_unused(cur);
                 continue;
             };
+            if !is_space_file(fd) {
+                // The program closed our fd, and the number is another
+                // file's now: a new file of our own.
+                self.files.remove(cur);
+                self.current = None;
+                continue;
+            }
             let flags = libc::MAP_SHARED | fixed;
             // SAFETY: A shared mapping of our own file, where the caller
             // asked for anonymous memory (or where the kernel chooses).
@@ -507,8 +525,13 @@ impl State {
         // program is giving up.
         let r = unsafe { sys_madvise(piece.start as *mut c_void, piece.len, MADV_REMOVE) };
         if r != 0 {
+            // Only through a file of this process's own, and only while the
+            // fd is still that file: a fork child's inherited file is its
+            // parent's space.
             if let Some(f) = self.files.get(piece.file) {
-                sys_fallocate_punch(f.fd, piece.pgoff * PAGE as u64, piece.len as u64);
+                if f.pid == sys_getpid() && is_space_file(f.fd) {
+                    sys_fallocate_punch(f.fd, piece.pgoff * PAGE as u64, piece.len as u64);
+                }
             }
         }
         self.report.punched_bytes += piece.len as u64;
