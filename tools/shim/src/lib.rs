@@ -2,8 +2,8 @@
 //! program's private anonymous memory and heap with spaces of
 //! `/dev/pagearena`, keeping the semantics of anonymous memory.
 //!
-//! * `mmap(MAP_PRIVATE | MAP_ANONYMOUS)` without `PROT_EXEC`, `MAP_HUGETLB`,
-//!   `MAP_GROWSDOWN` or `MAP_STACK` maps a range of a space file
+//! * `mmap(MAP_PRIVATE | MAP_ANONYMOUS)` without `PROT_EXEC`, `MAP_HUGETLB`
+//!   or `MAP_GROWSDOWN` (`MAP_STACK` is served) maps a range of a space file
 //!   (`PAGEARENA_IOC_NEW_SPACE`, fork-COW mode: a `fork()` child sees a
 //!   copy-on-write snapshot). Everything else goes to the kernel.
 //! * `munmap`, `madvise(MADV_DONTNEED | MADV_FREE)` punch a hole in the
